@@ -1,0 +1,115 @@
+"""Spherical k-means on unit vectors: pure helpers plus the one module that owns centroid state.
+
+All state lives in buffers (centroids, initted, cluster_size) so it is saved with the weights.
+Centroids move by k-means statistics (EMA of per-cluster means), never by gradients.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def assign(x: Tensor, centroids: Tensor) -> Tensor:
+    """Nearest centroid by cosine similarity.
+
+    x: (B, N, D) unit vectors; centroids: (R, K, D) unit vectors -> codes (B, R, N) int64.
+    """
+    sim = torch.einsum("bnd,rkd->brnk", x, centroids)
+    return sim.argmax(dim=-1)
+
+
+def cluster_sums(x: Tensor, codes: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Per-cluster sum and count of members. x: (M, D), codes: (M,) -> sums (K, D), counts (K,)."""
+    sums = x.new_zeros(k, x.shape[-1]).index_add_(0, codes, x)
+    counts = x.new_zeros(k).index_add_(0, codes, torch.ones_like(codes, dtype=x.dtype))
+    return sums, counts
+
+
+def kmeans_step(x: Tensor, centroids: Tensor) -> Tensor:
+    """One spherical k-means iteration; an empty cluster keeps its old centroid.
+
+    x: (M, D) unit vectors, centroids: (K, D) -> new centroids (K, D).
+    """
+    codes = (x @ centroids.t()).argmax(dim=-1)
+    sums, counts = cluster_sums(x, codes, centroids.shape[0])
+    new = F.normalize(sums, dim=-1)
+    return torch.where(counts[:, None] > 0, new, centroids)
+
+
+def spherical_kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator | None = None) -> Tensor:
+    """Spherical k-means from k distinct random samples. x: (M, D) unit vectors -> (K, D).
+
+    With fewer samples than clusters, samples are reused with a little noise so centroids differ.
+    """
+    m = x.shape[0]
+    if m >= k:
+        idx = torch.randperm(m, generator=generator, device="cpu")[:k].to(x.device)
+        centroids = x[idx]
+    else:
+        idx = torch.randint(m, (k,), generator=generator, device="cpu").to(x.device)
+        noise = torch.randn(k, x.shape[1], generator=generator, device="cpu").to(x)
+        centroids = F.normalize(x[idx] + 0.01 * noise, dim=-1)
+    for _ in range(iters):
+        centroids = kmeans_step(x, centroids)
+    return centroids
+
+
+class CentroidBank(nn.Module):
+    """K centroids per hashing round, initialised by k-means on the first training batch and
+    then moved by an EMA of the per-cluster means of each training batch. Eval mode changes
+    nothing; ``frozen`` keeps the first-batch centroids (the reference code's behaviour).
+
+    forward(x: (B, N, D) unit vectors) -> codes (B, R, N).
+    """
+
+    def __init__(self, rounds: int, num_clusters: int, dim: int, decay: float = 0.999,
+                 frozen: bool = False, init_iters: int = 10, init_samples: int = 16384) -> None:
+        super().__init__()
+        self.decay = decay
+        self.frozen = frozen
+        self.init_iters = init_iters
+        self.init_samples = init_samples
+        self.register_buffer("centroids", F.normalize(torch.randn(rounds, num_clusters, dim), dim=-1))
+        self.register_buffer("initted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("cluster_size", torch.zeros(rounds, num_clusters))
+
+    @property
+    def num_clusters(self) -> int:
+        return self.centroids.shape[1]
+
+    @torch.no_grad()
+    def initialise(self, x: Tensor) -> None:
+        """k-means on (a sample of) x: (B, N, D); one independent run per round."""
+        flat = x.reshape(-1, x.shape[-1]).float()
+        for r in range(self.centroids.shape[0]):
+            if flat.shape[0] > self.init_samples:
+                sample = flat[torch.randperm(flat.shape[0], device="cpu")[: self.init_samples].to(flat.device)]
+            else:
+                sample = flat
+            self.centroids[r] = spherical_kmeans(sample, self.num_clusters, self.init_iters).to(self.centroids)
+        self.initted.fill_(True)
+
+    @torch.no_grad()
+    def ema_update(self, x: Tensor, codes: Tensor) -> None:
+        """centroid <- decay * centroid + (1 - decay) * batch mean of its members (then renormalised).
+
+        Clusters with no member in the batch are left unchanged.
+        """
+        flat = x.reshape(-1, x.shape[-1]).float()
+        for r in range(self.centroids.shape[0]):
+            sums, counts = cluster_sums(flat, codes[:, r].reshape(-1), self.num_clusters)
+            present = counts > 0
+            means = sums / counts.clamp(min=1)[:, None]
+            updated = F.normalize(torch.lerp(self.centroids[r], means.to(self.centroids), 1.0 - self.decay), dim=-1)
+            self.centroids[r] = torch.where(present[:, None], updated, self.centroids[r])
+            self.cluster_size[r].lerp_(counts.to(self.cluster_size), 1.0 - self.decay)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.detach()
+        if self.training and not bool(self.initted):
+            self.initialise(x)
+        codes = assign(x, self.centroids.to(x.dtype))
+        if self.training and not self.frozen:
+            self.ema_update(x, codes)
+        return codes

@@ -1,0 +1,145 @@
+"""Checkpoint folders: ``model.safetensors`` + ``config.json`` + ``README.md`` (model card).
+
+Loading never unpickles anything; a folder whose config or tensors do not match the network
+they describe is refused with a :class:`CheckpointError` that says what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ConfigError, LCoANConfig
+from .network import LCoAN
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CARD = "README.md"
+FORMAT = "lcoan/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be loaded (clear, user-facing message)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """safetensors.save_file through a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(model: LCoAN, folder: str | os.PathLike, card: str | None = None,
+         info: dict[str, Any] | None = None) -> Path:
+    """Write weights, config and model card. ``info`` (JSON-able) is stored in the weights' metadata."""
+    folder = Path(folder)
+    meta = {"format": FORMAT, "config": model.cfg.to_json(), "info": json.dumps(info or {})}
+    atomic_save_tensors(model.state_dict(), folder / WEIGHTS, meta)
+    atomic_write_bytes(folder / CONFIG, (model.cfg.to_json() + "\n").encode())
+    if card is not None:
+        atomic_write_bytes(folder / CARD, card.encode())
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> LCoANConfig:
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {folder}")
+    if not path.is_file():
+        raise CheckpointError(f"{folder} has no {CONFIG}")
+    try:
+        return LCoANConfig.from_json(path.read_text())
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, with a clear error for anything unreadable."""
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse missing, unexpected or mis-shaped tensors, naming them."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k}: file {tuple(state[k].shape)} {state[k].dtype}, model {tuple(v.shape)} {v.dtype}"
+             for k, v in expected.items() if k in state and (state[k].shape != v.shape or state[k].dtype != v.dtype)]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    if unexpected:
+        problems.append(f"unexpected tensors: {', '.join(unexpected[:5])}" + (" ..." if len(unexpected) > 5 else ""))
+    if wrong:
+        problems.append("wrong shape or dtype: " + "; ".join(wrong[:5]))
+    if problems:
+        raise CheckpointError(f"{source} does not match its config: " + " | ".join(problems))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{source} holds non-finite values in {', '.join(bad[:5])}")
+
+
+def load(folder: str | os.PathLike, device: str | torch.device = "cpu") -> LCoAN:
+    """Build the network a checkpoint folder describes and load its weights (eval mode)."""
+    folder = Path(folder)
+    cfg = read_config(folder)
+    state, metadata = load_state(folder / WEIGHTS)
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{folder / WEIGHTS} is not an LCoAN checkpoint (format {metadata.get('format')!r})")
+    try:
+        embedded = LCoANConfig.from_json(metadata.get("config", ""))
+    except ConfigError as exc:
+        raise CheckpointError(f"{folder / WEIGHTS}: embedded config is invalid ({exc})") from None
+    if embedded != cfg:
+        diff = [k for k in cfg.to_dict() if cfg.to_dict()[k] != embedded.to_dict()[k]]
+        raise CheckpointError(f"{folder / CONFIG} disagrees with the config stored in the weights on: {', '.join(diff)}")
+    model = LCoAN(cfg)
+    check_state(model, state, str(folder / WEIGHTS))
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def load_info(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``info`` dict saved with the weights (training command, iterations, ...)."""
+    _, metadata = load_state(Path(folder) / WEIGHTS)
+    try:
+        return json.loads(metadata.get("info", "{}"))
+    except json.JSONDecodeError:
+        return {}
