@@ -25,11 +25,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 from os import PathLike
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["PngError", "PngHeader", "PNG_SIGNATURE", "read_header", "decode", "encode", "write"]
+__all__ = ["PngError", "PngHeader", "DecodedPng", "PNG_SIGNATURE", "read_header", "decode", "encode", "write"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -38,6 +38,14 @@ _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 #: Adam7 passes: (x start, y start, x step, y step)
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 _CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+
+#: Filter reversal in numpy needs about ``height + width`` sequential steps (rows for
+#: None/Sub/Up, anti-diagonals for Average/Paeth); each step is vectorised.  That is
+#: fast for ordinary shapes but would take minutes for a 40-pixel-high, million-wide
+#: strip.  Above this many steps the (already inflated-size-checked) data is handed to
+#: Pillow's C PNG unfilter instead, reading the high and low bytes of each 16-bit
+#: sample in two passes (see ``_unfilter_with_pillow``); both paths are tested equal.
+WAVEFRONT_MAX_STEPS = 50_000
 
 
 class PngError(ValueError):
@@ -61,6 +69,13 @@ class PngHeader:
     def supported(self) -> bool:
         """True when :func:`decode` can decode this PNG."""
         return self.bit_depth in (8, 16) and self.color_type in _CHANNELS
+
+
+class DecodedPng(NamedTuple):
+    array: np.ndarray  #: H x W x C, uint8 or native uint16
+    header: PngHeader
+    notes: tuple[str, ...]  #: e.g. "animated PNG: first frame used"
+    exif: bytes | None  #: body of the eXIf chunk (a TIFF structure), if any
 
 
 # --------------------------------------------------------------------------- reading
@@ -154,19 +169,19 @@ def _unfilter(raw: np.ndarray, h: int, ncols: int, bpp: int) -> np.ndarray:
     # independent of each other.  In a zero-padded (h+1, ncols+1) grid stored flat,
     # an anti-diagonal is a strided slice with step ``ncols``: no fancy indexing.
     w1 = ncols + 1
-    grid = np.zeros(((h + 1) * w1, bpp), np.int16)
-    rawp = np.zeros(((h + 1) * w1, bpp), np.int16)
+    grid = np.zeros(((h + 1) * w1, bpp), np.uint8)
+    rawp = np.zeros(((h + 1) * w1, bpp), np.uint8)
     rawp.reshape(h + 1, w1, bpp)[1:, 1:] = data
-    ft = ftypes.astype(np.int16)
+    ft = ftypes
     for d in range(h + ncols - 1):
         y0 = max(0, d - ncols + 1)
         y1 = min(h - 1, d)
         start = (y0 + 1) * w1 + (d - y0 + 1)
         stop = (y1 + 1) * w1 + (d - y1 + 1) + 1
         step = ncols if ncols > 0 else 1
-        a = grid[start - 1 : stop - 1 : step]  # left
-        b = grid[start - w1 : stop - w1 : step]  # up
-        c = grid[start - w1 - 1 : stop - w1 - 1 : step]  # up-left
+        a = grid[start - 1 : stop - 1 : step].astype(np.int16)  # left
+        b = grid[start - w1 : stop - w1 : step].astype(np.int16)  # up
+        c = grid[start - w1 - 1 : stop - w1 - 1 : step].astype(np.int16)  # up-left
         t = ft[y0 : y1 + 1, None]
         pa = np.abs(b - c)
         pb = np.abs(a - c)
@@ -174,13 +189,37 @@ def _unfilter(raw: np.ndarray, h: int, ncols: int, bpp: int) -> np.ndarray:
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
         pred = np.select([t == 1, t == 2, t == 3, t == 4], [a, b, (a + b) >> 1, paeth], 0)
         grid[start:stop:step] = (rawp[start:stop:step] + pred) & 0xFF
-    return grid.reshape(h + 1, w1, bpp)[1:, 1:].astype(np.uint8)
+    return grid.reshape(h + 1, w1, bpp)[1:, 1:]
 
 
-def decode(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, PngHeader, tuple[str, ...]]:
+def _unfilter_with_pillow(zdata: bytes, hdr: PngHeader, bpp: int) -> np.ndarray:
+    """Reverse filtering (and Adam7) with Pillow's C ``zip`` decoder, for very elongated
+    images.  Returns ``(h, w, bpp)`` uint8 bytes, exactly as :func:`_unfilter` would."""
+    from PIL import Image  # only needed on this path
+
+    size, inter = (hdr.width, hdr.height), hdr.interlace
+    try:
+        if bpp in (1, 2, 3, 4):  # 8-bit modes with the same pixel stride return raw bytes
+            mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[bpp]
+            out = np.asarray(Image.frombytes(mode, size, zdata, "zip", mode, inter))
+            return out.reshape(hdr.height, hdr.width, bpp)
+        # 6 or 8 bytes per pixel (16-bit RGB/RGBA): Pillow's unpackers keep one byte
+        # per sample, so decode twice: ";16B" keeps the high byte, ";16L" the low one.
+        mode = {6: "RGB", 8: "RGBA"}[bpp]
+        hi = np.asarray(Image.frombytes(mode, size, zdata, "zip", mode + ";16B", inter))
+        lo = np.asarray(Image.frombytes(mode, size, zdata, "zip", mode + ";16L", inter))
+    except (ValueError, OSError) as exc:
+        raise PngError(f"PNG file is truncated or corrupt ({exc})") from None
+    out = np.empty((hdr.height, hdr.width, bpp), np.uint8)
+    out[..., 0::2] = hi
+    out[..., 1::2] = lo
+    return out
+
+
+def decode(data: bytes, *, max_pixels: int | None = None) -> DecodedPng:
     """Decode an 8/16-bit grey/RGB/grey+alpha/RGBA PNG.
 
-    Returns ``(array, header, notes)``: ``array`` is ``H x W x C`` (``C`` = 1, 2, 3
+    Returns a :class:`DecodedPng`; its ``array`` is ``H x W x C`` (``C`` = 1, 2, 3
     or 4; a ``tRNS`` colour key becomes an extra alpha channel), ``uint8`` for bit
     depth 8, native ``uint16`` for 16.  ``max_pixels`` is checked from the header
     before anything is inflated.
@@ -193,6 +232,7 @@ def decode(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, P
     notes: list[str] = []
     idat: list[bytes] = []
     trns: bytes | None = None
+    exif: bytes | None = None
     seen_idat_end = False
     for ctype, body in _chunks(data):
         if ctype == b"IDAT":
@@ -203,6 +243,8 @@ def decode(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, P
             seen_idat_end = True
         if ctype == b"tRNS":
             trns = body
+        elif ctype == b"eXIf":
+            exif = body
         elif ctype == b"acTL":
             notes.append("animated PNG: first frame used")
     if not idat:
@@ -212,23 +254,29 @@ def decode(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, P
     bpp = nch * hdr.bit_depth // 8
     passes = _pass_sizes(hdr)
     expected = sum(ph * (1 + pw * bpp) for *_, pw, ph in passes if pw and ph)
+    zdata = b"".join(idat)
     inflater = zlib.decompressobj()
     try:
-        raw = inflater.decompress(b"".join(idat), expected)
+        raw = inflater.decompress(zdata, expected)
     except zlib.error as exc:
         raise PngError(f"corrupt PNG: compressed data is damaged ({exc})") from None
     if len(raw) < expected:
         raise PngError("PNG file is truncated (image data ends early)")
-    buf = np.frombuffer(raw, np.uint8)
 
-    out = np.empty((hdr.height, hdr.width, bpp), np.uint8)
-    pos = 0
-    for xs, ys, dx, dy, pw, ph in passes:
-        if not (pw and ph):
-            continue
-        n = ph * (1 + pw * bpp)
-        out[ys::dy, xs::dx] = _unfilter(buf[pos : pos + n], ph, pw, bpp)
-        pos += n
+    steps = sum(pw + ph for *_, pw, ph in passes if pw and ph)
+    if steps > WAVEFRONT_MAX_STEPS:
+        del raw
+        out = _unfilter_with_pillow(zdata, hdr, bpp)
+    else:
+        buf = np.frombuffer(raw, np.uint8)
+        out = np.empty((hdr.height, hdr.width, bpp), np.uint8)
+        pos = 0
+        for xs, ys, dx, dy, pw, ph in passes:
+            if not (pw and ph):
+                continue
+            n = ph * (1 + pw * bpp)
+            out[ys::dy, xs::dx] = _unfilter(buf[pos : pos + n], ph, pw, bpp)
+            pos += n
 
     if hdr.bit_depth == 16:
         arr = out.view(">u2").reshape(hdr.height, hdr.width, nch).astype(np.uint16)
@@ -246,7 +294,7 @@ def decode(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, P
             alpha = np.where(match, 0, opaque).astype(arr.dtype)
             arr = np.concatenate([arr, alpha[..., None]], axis=2)
             notes.append("transparent colour key (tRNS) converted to alpha")
-    return arr, hdr, tuple(notes)
+    return DecodedPng(arr, hdr, tuple(notes), exif)
 
 
 # --------------------------------------------------------------------------- writing
@@ -258,26 +306,40 @@ def _filter_rows(rows: np.ndarray, prev: np.ndarray, bpp: int, filter_type: int 
     """Filter a block of rows.  ``rows``: (n, rowbytes) uint8; ``prev``: the row above
     the block (zeros for the first).  Returns (n, 1 + rowbytes) uint8."""
     x = rows.astype(np.int16)
-    up = np.concatenate([prev[None].astype(np.int16), x[:-1]], axis=0)
+    up = np.empty_like(x)
+    up[0] = prev
+    up[1:] = x[:-1]
     left = np.zeros_like(x)
     left[:, bpp:] = x[:, :-bpp]
     upleft = np.zeros_like(x)
     upleft[:, bpp:] = up[:, :-bpp]
-    pa = np.abs(up - upleft)
-    pb = np.abs(left - upleft)
-    pc = np.abs(left + up - 2 * upleft)
+    pa = np.abs(up - upleft)  # |p - a| with p = a + b - c
+    pb = np.abs(left - upleft)  # |p - b|
+    pc = np.abs(left + up - 2 * upleft)  # |p - c|
     paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
-    cands = np.stack([x, x - left, x - up, x - ((left + up) >> 1), x - paeth]) & 0xFF  # (5, n, rb)
+    del pa, pb, pc
+    preds = (None, left, up, (left + up) >> 1, paeth)
     if filter_type is None:
-        # minimum sum of absolute values, bytes read as signed: the libpng heuristic
-        signed = cands.astype(np.uint8).view(np.int8)
-        cost = np.abs(signed.astype(np.int32)).sum(axis=2)  # (5, n)
-        choice = cost.argmin(axis=0)
+        # minimum sum of absolute residuals, bytes read as signed (the libpng heuristic)
+        cands = []
+        costs = np.empty((5, x.shape[0]), np.int64)
+        for k, pred in enumerate(preds):
+            r = x if pred is None else (x - pred) & 0xFF
+            cands.append(r)
+            costs[k] = np.minimum(r, 256 - r).sum(axis=1)
+        choice = costs.argmin(axis=0)
+        filtered = np.empty_like(x)
+        for k in range(5):
+            sel = choice == k
+            if sel.any():
+                filtered[sel] = cands[k][sel]
     else:
         choice = np.full(x.shape[0], filter_type)
+        pred = preds[filter_type]
+        filtered = x if pred is None else (x - pred) & 0xFF
     out = np.empty((x.shape[0], 1 + x.shape[1]), np.uint8)
     out[:, 0] = choice
-    out[:, 1:] = cands[choice, np.arange(x.shape[0])]
+    out[:, 1:] = filtered
     return out
 
 
