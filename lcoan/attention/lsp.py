@@ -73,15 +73,17 @@ class SharedPattern:
     codes:   (B, R, N) cluster id of each position in each round
     order:   (B, R, N) stable sort of positions by cluster (sorted[i] = x[order[i]])
     inverse: (B, R, N) inverse permutation of ``order``
-    weights: (B, R, nW, W, 3W) softmax of each sorted query over its 3W key slots (0 where masked)
-    lse:     (B, R, N) log-sum-exp of each query's scores, in position order (merges rounds)
+    weights: R tensors (B, nW, W, 3W): softmax of each sorted query over its 3W key slots
+             (0 where masked); one tensor per round, so autograd never slices a stacked copy
+    lse:     (B, R, N) log-sum-exp of each query's scores, in position order (merges rounds;
+             zeros when R = 1, where it is not needed)
     query, key: (B, N, D) the match embedding (raw) and its L2-normalised version
     """
 
     codes: Tensor
     order: Tensor
     inverse: Tensor
-    weights: Tensor
+    weights: tuple[Tensor, ...]
     lse: Tensor
     query: Tensor
     key: Tensor
@@ -102,12 +104,18 @@ class SharedPattern:
         outs = []
         for r in range(self.rounds):
             v = pad_to_windows(gather_positions(value, self.order[:, r]), self.window)
-            out = self.weights[:, r] @ with_neighbours(v)  # (B, nW, W, C)
+            out = self.weights[r] @ with_neighbours(v)  # (B, nW, W, C)
             outs.append(gather_positions(out.reshape(b, -1, c), self.inverse[:, r]))
         if self.rounds == 1:
             return outs[0]
         mix = self.round_weights
         return sum(mix[:, r, :, None] * o for r, o in enumerate(outs))
+
+
+def slot_bias(n: int, window: int, device: torch.device | None = None) -> Tensor:
+    """(nW, 1, 3W) additive score bias: 0 for real key slots, -inf off the ends and on tail padding."""
+    _, valid = key_slots(n, window, device=device)
+    return torch.zeros(valid.shape, device=device).masked_fill_(~valid, float("-inf"))[:, None, :]
 
 
 def build_pattern(query: Tensor, key: Tensor, codes: Tensor, window: int) -> SharedPattern:
@@ -118,19 +126,21 @@ def build_pattern(query: Tensor, key: Tensor, codes: Tensor, window: int) -> Sha
     """
     b, n, _ = query.shape
     w = effective_window(n, window)
-    _, valid = key_slots(n, w, device=query.device)
+    bias = slot_bias(n, w, device=query.device).to(query.dtype)
     order = torch.sort(codes, dim=-1, stable=True).indices
     inverse = torch.argsort(order, dim=-1)
     weights, lses = [], []
     for r in range(codes.shape[1]):
         q = pad_to_windows(gather_positions(query, order[:, r]), w)
         k = with_neighbours(pad_to_windows(gather_positions(key, order[:, r]), w))
-        scores = (q @ k.transpose(-1, -2)).masked_fill(~valid[:, None, :], float("-inf"))
-        lse = torch.logsumexp(scores, dim=-1, keepdim=True)  # (B, nW, W, 1)
-        weights.append(torch.exp(scores - lse))
-        lses.append(gather_positions(lse.reshape(b, -1, 1), inverse[:, r])[..., 0])
-    return SharedPattern(codes=codes, order=order, inverse=inverse, weights=torch.stack(weights, 1),
-                         lse=torch.stack(lses, 1), query=query, key=key, window=w)
+        scores = (q @ k.transpose(-1, -2)).add_(bias)  # (B, nW, W, 3W); in place: no extra copy in backward
+        weights.append(torch.softmax(scores, dim=-1))
+        if codes.shape[1] > 1:  # only needed to merge rounds
+            lse = torch.logsumexp(scores, dim=-1)
+            lses.append(gather_positions(lse.reshape(b, -1, 1), inverse[:, r])[..., 0])
+    lse = torch.stack(lses, 1) if lses else query.new_zeros(b, 1, n)
+    return SharedPattern(codes=codes, order=order, inverse=inverse, weights=tuple(weights),
+                         lse=lse, query=query, key=key, window=w)
 
 
 class LearnableSparsePattern(nn.Module):

@@ -1,0 +1,97 @@
+"""Training data: HR photos, their LR made once with our MATLAB-compatible degradation, random
+aligned patches with the 8 flips/rotations, and a fixed held-out validation split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .degrade import degrade
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files of a folder, sorted by name (the split depends on this order only)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"training data folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images in {folder}")
+    return files
+
+
+def split(files: list[Path], val_every: int = 40) -> tuple[list[Path], list[Path]]:
+    """Every ``val_every``-th file (by name) is held out for validation; the rest train."""
+    val = files[val_every // 2 :: val_every]
+    held = set(val)
+    return [f for f in files if f not in held], val
+
+
+@dataclass
+class Pair:
+    hr: np.ndarray  # (sH, sW, 3) uint8, cropped to a multiple of the scale
+    lr: np.ndarray  # (H, W, 3) uint8
+
+
+def make_pair(path: Path, scale: int) -> Pair:
+    with Image.open(path) as im:
+        hr = np.asarray(im.convert("RGB"))
+    h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
+    hr = np.ascontiguousarray(hr[:h, :w])
+    return Pair(hr=hr, lr=degrade(hr, scale))
+
+
+def to_float(batch: np.ndarray) -> Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class PatchSampler:
+    """Random aligned LR/HR patches with random dihedral augmentation, driven by a torch Generator
+    (its state is part of the resume state, so a resumed run draws the same batches)."""
+
+    def __init__(self, pairs: list[Pair], scale: int, patch: int, generator: torch.Generator) -> None:
+        small = [i for i, p in enumerate(pairs) if min(p.lr.shape[:2]) < patch]
+        if small:
+            raise ValueError(f"{len(small)} training images are smaller than the {patch}px LR patch")
+        self.pairs, self.scale, self.patch, self.gen = pairs, scale, patch, generator
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.gen))
+
+    def sample(self, batch: int) -> tuple[Tensor, Tensor]:
+        """-> lr (B, 3, P, P), hr (B, 3, sP, sP), float32 in [0, 1]."""
+        s, p = self.scale, self.patch
+        lrs, hrs = [], []
+        for _ in range(batch):
+            pair = self.pairs[self._randint(len(self.pairs))]
+            y, x = self._randint(pair.lr.shape[0] - p + 1), self._randint(pair.lr.shape[1] - p + 1)
+            lr = pair.lr[y:y + p, x:x + p]
+            hr = pair.hr[y * s:(y + p) * s, x * s:(x + p) * s]
+            k = self._randint(8)
+            lr, hr = dihedral(lr, k), dihedral(hr, k)
+            lrs.append(lr)
+            hrs.append(hr)
+        return to_float(np.stack(lrs)), to_float(np.stack(hrs))
+
+
+def dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of an (H, W, C) array."""
+    if k & 4:
+        img = img.transpose(1, 0, 2)
+    return np.ascontiguousarray(np.rot90(img, k & 3))
+
+
+def centre_crop(pair: Pair, scale: int, hr_size: int) -> Pair:
+    """Centre crop of a validation pair: at most ``hr_size`` HR pixels a side, aligned to the scale."""
+    lr_size = hr_size // scale
+    h, w = pair.lr.shape[:2]
+    ch, cw = min(lr_size, h), min(lr_size, w)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return Pair(hr=pair.hr[y * scale:(y + ch) * scale, x * scale:(x + cw) * scale], lr=pair.lr[y:y + ch, x:x + cw])

@@ -1,0 +1,323 @@
+"""Train an LCoAN-family network; resumable, with held-out validation, CSV log and a curve plot.
+
+    python -m lcoan.train --preset s --scale 2 --attention lsp \
+        --data ../shared/data/train/bsds400 --out runs/lcoan-s-x2 --iters 6000 \
+        --export checkpoints/lcoan-s-x2
+
+Running the same command again resumes from ``OUT/resume/state.safetensors`` (written atomically
+every ``--save-every`` iterations, so a kill -9 loses at most that many). Multi-GPU / multi-process:
+``torchrun --nproc_per_node N -m lcoan.train ...`` (DistributedDataParallel; gloo on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from torch import nn
+from tqdm import tqdm
+
+from . import checkpoint
+from .config import ATTENTION_KINDS, PRESETS, SCALES, LCoANConfig, preset
+from .data import PatchSampler, centre_crop, list_images, make_pair, split
+from .inference import from_tensor, to_tensor
+from .metrics import psnr_y
+from .network import LCoAN
+
+LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "elapsed_s", "s_per_it"]
+RESUME = "resume/state.safetensors"
+
+
+@dataclass
+class Options:
+    out: Path
+    iters: int
+    batch: int
+    patch: int
+    lr: float
+    min_lr: float
+    warmup: int
+    val_every: int
+    save_every: int
+    val_hr_size: int
+    seed: int
+
+
+def learning_rate(step: int, opts: Options) -> float:
+    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` at ``iters``."""
+    if step < opts.warmup:
+        return opts.lr * (step + 1) / opts.warmup
+    t = min(1.0, (step - opts.warmup) / max(1, opts.iters - opts.warmup))
+    return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def machine_description() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+# ---------------------------------------------------------------- resume state (no pickle)
+
+def save_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer, step: int,
+                gen: torch.Generator, meta: dict) -> None:
+    """Model, Adam moments and RNG states in one safetensors file, written atomically."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    state = optim.state_dict()
+    for idx, entry in state["state"].items():
+        for name, value in entry.items():
+            tensors[f"optim.{idx}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    tensors["rng.sampler"] = gen.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    info = dict(meta, step=step, param_groups=state["param_groups"])
+    checkpoint.atomic_save_tensors(tensors, path, {"format": "lcoan-resume/1", "info": json.dumps(info)})
+
+
+def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
+                gen: torch.Generator) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != "lcoan-resume/1":
+        raise checkpoint.CheckpointError(f"{path} is not an LCoAN resume state")
+    info = json.loads(metadata["info"])
+    tensors = load_file(str(path))
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    checkpoint.check_state(model, model_state, str(path))
+    model.load_state_dict(model_state, strict=True)
+    per_param: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, idx, name = k.split(".", 2)
+            per_param.setdefault(int(idx), {})[name] = v
+    optim.load_state_dict({"state": per_param, "param_groups": info["param_groups"]})
+    gen.set_state(tensors["rng.sampler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return info
+
+
+# ---------------------------------------------------------------- logging
+
+def read_log(path: Path, upto: int) -> list[dict]:
+    """Rows of the CSV log up to step ``upto`` (later rows belong to work lost in a crash)."""
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def plot_log(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trained = [r for r in rows if r.get("loss")]
+    steps = [int(r["step"]) for r in trained]
+    loss = [float(r["loss"]) for r in trained]
+    val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax[0].plot(steps, loss)
+    ax[0].set(xlabel="iteration", ylabel="L1 loss", title="training loss", yscale="log")
+    if val:
+        ax[1].plot(*zip(*val), marker="o")
+    ax[1].set(xlabel="iteration", ylabel="Y-PSNR (dB)", title="held-out validation")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- validation
+
+@torch.no_grad()
+def validate(model: LCoAN, pairs: list) -> float:
+    """Mean Y-PSNR (border shaved by the scale) on the centre crops of the held-out images."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    scores = []
+    for pair in pairs:
+        sr = from_tensor(model(to_tensor(pair.lr).to(device)).clamp(0, 1), np.uint8)
+        scores.append(psnr_y(sr, pair.hr, model.cfg.scale))
+    model.train(was_training)
+    return float(np.mean(scores))
+
+
+# ---------------------------------------------------------------- main loop
+
+def init_from(model: LCoAN, folder: str) -> list[str]:
+    """Copy every tensor of a checkpoint whose name and shape match (x2 -> x4 fine-tuning)."""
+    source = checkpoint.load(folder)
+    src, dst = source.state_dict(), model.state_dict()
+    copied = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
+    model.load_state_dict(copied, strict=False)
+    return sorted(set(dst) - set(copied))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m lcoan.train", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="s", choices=sorted(PRESETS))
+    p.add_argument("--scale", type=int, default=2, choices=SCALES)
+    p.add_argument("--attention", default="lsp", choices=ATTENTION_KINDS)
+    p.add_argument("--no-share", action="store_true", help="LSP-only ablation: no CoA sharing")
+    p.add_argument("--freeze-centroids", action="store_true", help="reference-code behaviour: no EMA")
+    p.add_argument("--data", required=True, help="folder of HR training images")
+    p.add_argument("--out", required=True, help="run folder (log, curve, resume state)")
+    p.add_argument("--iters", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, default=48, help="LR patch size")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--min-lr", type=float, default=5e-6)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--val-hr-size", type=int, default=192, help="HR side of the validation centre crops")
+    p.add_argument("--val-split", type=int, default=40, help="hold out every N-th image (by name)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--init-from", help="checkpoint folder to start from (matching tensors only)")
+    p.add_argument("--export", help="checkpoint folder to write at the end")
+    p.add_argument("--stop-after", type=int, default=0, help="stop (resumably) after this many steps in this process")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = 0, 1
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    elif distributed and device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    main_proc = rank == 0
+
+    cfg = preset(args.preset, scale=args.scale, attention=args.attention, share_pattern=not args.no_share,
+                 freeze_centroids=args.freeze_centroids)
+    opts = Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
+                   min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
+                   save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed + rank)
+
+    files = list_images(args.data)
+    train_files, val_files = split(files, args.val_split)
+    t0 = time.time()
+    train_pairs = [make_pair(f, cfg.scale) for f in tqdm(train_files, desc="degrading", disable=not main_proc)]
+    val_pairs = [centre_crop(make_pair(f, cfg.scale), cfg.scale, opts.val_hr_size) for f in val_files]
+    gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
+    sampler = PatchSampler(train_pairs, cfg.scale, opts.patch, gen)
+
+    model = LCoAN(cfg).to(device)
+    optim = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999))
+    resume_path = opts.out / RESUME
+    step, train_seconds, note = 0, 0.0, ""
+    if resume_path.exists():
+        info = load_resume(resume_path, model, optim, gen)
+        if LCoANConfig.from_dict(info["config"]) != cfg:
+            raise SystemExit(f"{resume_path} was made with a different config; use another --out")
+        step, train_seconds = info["step"], info["train_seconds"]
+        note = f"resumed at step {step}"
+    elif args.init_from:
+        skipped = init_from(model, args.init_from)
+        note = f"initialised from {args.init_from} (fresh: {', '.join(skipped) or 'none'})"
+    if note and main_proc:
+        print(note, flush=True)
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    log_path = opts.out / "log.csv"
+    rows = read_log(log_path, step) if main_proc else []
+    command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    meta = {"config": cfg.to_dict(), "command": command, "world_size": world}
+    if main_proc:
+        print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
+              f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
+              f"{machine_description()}", flush=True)
+        if step == 0 and not rows:
+            rows.append({"step": 0, "loss": "", "lr": "", "val_psnr": f"{validate(model, val_pairs):.4f}",
+                         "elapsed_s": "0", "s_per_it": ""})
+            write_log(log_path, rows)
+
+    if step >= opts.iters and main_proc:
+        print(f"run already finished ({step} iterations)", flush=True)
+    model.train()
+    bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not main_proc, dynamic_ncols=True)
+    losses: list[float] = []
+    started, run_steps = time.time(), 0
+    last_save = time.time()
+    while step < opts.iters:
+        lr_now = learning_rate(step, opts)
+        for group in optim.param_groups:
+            group["lr"] = lr_now
+        lr_batch, hr_batch = sampler.sample(opts.batch)
+        loss = nn.functional.l1_loss(net(lr_batch.to(device)), hr_batch.to(device))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        step += 1
+        run_steps += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_now:.1e}")
+        done = step == opts.iters or (args.stop_after and run_steps >= args.stop_after)
+        if main_proc and (step % opts.val_every == 0 or step % opts.save_every == 0 or done):
+            now = time.time()
+            train_seconds += now - last_save
+            last_save = now
+            val = f"{validate(model, val_pairs):.4f}" if (step % opts.val_every == 0 or step == opts.iters) else ""
+            rows.append({"step": step, "loss": f"{np.mean(losses):.5f}", "lr": f"{lr_now:.3e}", "val_psnr": val,
+                         "elapsed_s": f"{train_seconds:.0f}", "s_per_it": f"{(now - started) / run_steps:.3f}"})
+            losses = []
+            save_resume(resume_path, model, optim, step, gen, dict(meta, train_seconds=train_seconds))
+            write_log(log_path, rows)
+            if val:
+                bar.write(f"step {step}: validation Y-PSNR {val} dB")
+                plot_log(rows, opts.out / "curve.png", f"{opts.out.name}: {cfg.attention}, x{cfg.scale}")
+        if done:
+            break
+    bar.close()
+    if distributed:
+        dist.barrier()
+    if main_proc and step >= opts.iters and args.export:
+        card_info = dict(meta, iterations=step, train_seconds=round(train_seconds), machine=machine_description(),
+                         final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(train_pairs),
+                         val_images=len(val_pairs), data=str(args.data))
+        checkpoint.save(model, args.export, info=card_info)
+        print(f"exported {args.export}", flush=True)
+    if distributed:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
