@@ -10,6 +10,8 @@ from PIL import Image
 from torch import Tensor
 
 from .attention.lsp import effective_window
+from .degrade import bicubic_upscale
+from .io import LoadedImage, load_image, to_pil
 from .network import LCoAN
 
 ProgressFn = Callable[[int, int], None]
@@ -134,22 +136,33 @@ def upscale_array(model: LCoAN, rgb: np.ndarray, **kwargs) -> np.ndarray:
     return from_tensor(sr_tensor(model, to_tensor(rgb), **kwargs), rgb.dtype)
 
 
-def upscale(model: LCoAN, image: Image.Image | np.ndarray, **kwargs) -> Image.Image | np.ndarray:
-    """Super-resolve a PIL image or an HxWx3 array; returns the same kind.
+def upscale_image(model: LCoAN | None, image: LoadedImage, scale: int | None = None,
+                  **kwargs) -> tuple[np.ndarray, np.ndarray | None]:
+    """Super-resolve a loaded image (``model`` None: MATLAB bicubic at ``scale``).
 
-    A PIL image with alpha keeps it (alpha upscaled with bicubic); other modes become RGB.
+    Returns (rgb, alpha) at the source bit depth; alpha, when present, is upscaled with bicubic.
+    """
+    scale = model.cfg.scale if model is not None else scale
+    if scale is None:
+        raise ValueError("bicubic upscaling needs a scale")
+    if model is None:
+        rgb = bicubic_upscale(image.rgb, scale)
+    else:
+        rgb = upscale_array(model, image.rgb, **kwargs)
+    alpha = None if image.alpha is None else bicubic_upscale(image.alpha, scale)
+    return rgb, alpha
+
+
+def upscale(model: LCoAN, image: Image.Image | np.ndarray, **kwargs) -> Image.Image | np.ndarray:
+    """Super-resolve a PIL image or an image array; returns the same kind.
+
+    Arrays: HxWx3 (uint8, uint16 or float in [0, 1]) -> same dtype. PIL images go through
+    :func:`lcoan.io.load_image` (orientation, modes, alpha) and come back as 8-bit RGB / RGBA.
     Keyword arguments go to :func:`sr_tensor` (tile, overlap, budget_bytes, progress).
     """
     if isinstance(image, np.ndarray):
         return upscale_array(model, image, **kwargs)
     if not isinstance(image, Image.Image):
         raise TypeError(f"upscale takes a PIL image or a numpy array, not {type(image).__name__}")
-    has_alpha = "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info)
-    rgba = image.convert("RGBA") if has_alpha else None
-    rgb = np.asarray((rgba or image).convert("RGB"))
-    sr = Image.fromarray(upscale_array(model, rgb, **kwargs))
-    if rgba is None:
-        return sr
-    alpha = rgba.getchannel("A").resize(sr.size, Image.BICUBIC)
-    sr.putalpha(alpha)
-    return sr
+    rgb, alpha = upscale_image(model, load_image(image), **kwargs)
+    return to_pil(rgb, alpha)
