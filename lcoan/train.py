@@ -109,6 +109,29 @@ def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
     return info
 
 
+def export_snapshot(run: Path, folder: Path) -> dict:
+    """Write a checkpoint folder from a run's latest resume state (e.g. while it still trains)."""
+    from safetensors import safe_open
+
+    path = Path(run) / RESUME
+    if not path.exists():
+        raise checkpoint.CheckpointError(f"{run} has no resume state")
+    with safe_open(str(path), framework="pt") as f:
+        info = json.loads((f.metadata() or {})["info"])
+    cfg = LCoANConfig.from_dict(info["config"])
+    model = LCoAN(cfg)
+    state = {k[6:]: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+    checkpoint.check_state(model, state, str(path))
+    model.load_state_dict(state)
+    rows = read_log(Path(run) / "log.csv", info["step"])
+    vals = [r for r in rows if r.get("val_psnr")]
+    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds")}
+    card_info.update(iterations=info["step"], snapshot=True, machine=machine_description(),
+                     final_val_psnr=float(vals[-1]["val_psnr"]) if vals else None)
+    checkpoint.save(model, folder, info=card_info)
+    return card_info
+
+
 # ---------------------------------------------------------------- logging
 
 def read_log(path: Path, upto: int) -> list[dict]:
