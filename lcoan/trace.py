@@ -8,6 +8,7 @@ an N x N matrix, yet any query of the image can be inspected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -52,10 +53,14 @@ class PatternTrace:
     def num_windows(self) -> int:
         return -(-self.n // self.window)
 
+    @cached_property
+    def rank(self) -> Tensor:
+        """(R, N) int64: where each position sits in the sorted sequence (inverse of ``order``)."""
+        return torch.argsort(self.order, dim=-1)
+
     def window_of(self, position: int, round: int = 0) -> int:
         """Which window of the sorted sequence a position falls in."""
-        rank = int(torch.nonzero(self.order[round] == position)[0, 0])
-        return rank // self.window
+        return int(self.rank[round, position]) // self.window
 
     def keys_of(self, position: int, round: int = 0) -> Tensor:
         """Positions (original order) that ``position`` attends to in this round: (M,) int64, M <= 3W."""
@@ -90,6 +95,61 @@ class PatternTrace:
     def cluster_sizes(self, round: int = 0) -> Tensor:
         """(K,) number of positions per cluster."""
         return torch.bincount(self.codes[round], minlength=self.centroids.shape[1])
+
+    def key_positions(self, positions: Tensor, round: int = 0) -> tuple[Tensor, Tensor]:
+        """Keys of many queries at once: positions (Q, 3W) int64 in original order and
+        valid (Q, 3W) bool (False for slots off either end of the sorted sequence)."""
+        index, valid = key_slots(self.n, self.window)
+        win = self.rank[round][positions] // self.window
+        return self.order[round][index[win]], valid[win]
+
+    def recall_many(self, positions: Tensor, chunk: int = 256) -> Tensor:
+        """:meth:`recall` of many queries, (Q,) in [0, 1]; works on ``chunk`` x N at a time."""
+        out = []
+        for start in range(0, len(positions), chunk):
+            pos = positions[start:start + chunk]
+            dense = torch.softmax(self.query[pos] @ self.key.T, dim=-1)  # (q, N)
+            mask = torch.zeros_like(dense, dtype=torch.bool)
+            rows = torch.arange(len(pos))[:, None]
+            for r in range(self.rounds):
+                keys, valid = self.key_positions(pos, r)
+                mask[rows.expand_as(keys)[valid], keys[valid]] = True
+            out.append((dense * mask).sum(-1))
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def band(self, start: int = 0, stop: int | None = None, bins: int = 512,
+             round: int = 0) -> tuple[Tensor, Tensor]:
+        """The sparse attention matrix of one round in cluster-sorted order, rows and columns
+        ``start:stop`` of the sorted sequence, averaged over blocks to at most ``bins`` x ``bins``.
+
+        Entry (i, j) of the unbinned matrix is the weight of sorted query i on sorted key j:
+        non-zero only within the band of a window and its two neighbours. Returns
+        (matrix (B, B) of block means, edges (B + 1,) sorted indices where the blocks start);
+        with ``stop - start <= bins`` every block is one entry (exact). Never builds N x N.
+        """
+        stop = self.n if stop is None else stop
+        if not 0 <= start < stop <= self.n:
+            raise ValueError(f"band range {start}:{stop} is not inside 0:{self.n}")
+        length = stop - start
+        nb = min(bins, length)
+        edges = start + torch.arange(nb + 1) * length // nb
+        bin_of = torch.bucketize(torch.arange(start, stop), edges[1:], right=True)  # (length,)
+        sums = torch.zeros(nb * nb, dtype=torch.float64)
+        index, valid = key_slots(self.n, self.window)
+        order = self.order[round]
+        w = self.window
+        for win in range(start // w, (stop - 1) // w + 1):
+            rows = torch.arange(win * w, min((win + 1) * w, self.n))
+            slots = index[win][valid[win]]
+            scores = self.query[order[rows]] @ self.key[order[slots]].T  # (rows, keys)
+            weights = torch.softmax(scores, dim=-1)
+            ok = ((rows >= start) & (rows < stop))[:, None] & ((slots >= start) & (slots < stop))[None, :]
+            r, c = torch.nonzero(ok, as_tuple=True)
+            flat = bin_of[rows[r] - start] * nb + bin_of[slots[c] - start]
+            sums.index_add_(0, flat, weights[r, c].double())
+        counts = torch.bincount(bin_of, minlength=nb).double()
+        matrix = sums.view(nb, nb) / (counts[:, None] * counts[None, :])
+        return matrix.float(), edges
 
 
 @dataclass(frozen=True)
@@ -142,6 +202,14 @@ class Trace:
             g = self.groups[group]
             return torch.softmax(g.key @ g.query[position], 0)
         raise ValueError("a model without attention has no attention rows")
+
+    def attention_rows(self, group: int, positions: Tensor) -> Tensor:
+        """Attention rows of many queries at one group: (Q, N) (dense: one batched softmax)."""
+        if self.kind == "dense":
+            g = self.groups[group]
+            return torch.softmax(g.query[positions] @ g.key.T, dim=-1)
+        return torch.stack([self.attention_row(group, int(p)) for p in positions]) if len(positions) \
+            else torch.zeros(0, self.n)
 
     def contribution_row(self, group: int, position: int) -> Tensor:
         """How much each key adds to this query's attention output at this group: |w_j| * ||v_j||, (N,)."""
