@@ -1,0 +1,109 @@
+"""Training command line: schedule, data split and patches, a short run end to end, torchrun DDP."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lcoan
+from lcoan.data import PatchSampler, dihedral, make_pair, split
+from lcoan.train import Options, learning_rate, main
+
+from .conftest import DATA, ROOT, needs_data
+
+
+def smooth_images(folder: Path, count: int = 6, size: int = 64) -> Path:
+    """Small, smooth random photos (upsampled noise) so the LR/HR relation is learnable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        small = Image.fromarray(rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8))
+        small.resize((size, size), Image.BICUBIC).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+def test_learning_rate_warms_up_then_decays_to_min():
+    opts = Options(out=Path("."), iters=100, batch=1, patch=8, lr=1e-3, min_lr=1e-5, warmup=10, val_every=10,
+                   save_every=10, val_hr_size=32, seed=0)
+    lrs = [learning_rate(s, opts) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[100] == pytest.approx(1e-5)
+
+
+def test_split_is_deterministic_and_disjoint():
+    files = [Path(f"{i:03d}.png") for i in range(400)]
+    train, val = split(files, 40)
+    assert len(val) == 10 and len(train) == 390 and not set(train) & set(val)
+    assert split(list(files), 40) == (train, val)
+
+
+def test_patches_are_aligned_lr_hr_pairs(tmp_path):
+    import torch
+
+    pair = make_pair(smooth_images(tmp_path / "d", 1, 96) / "img00.png", 3)
+    sampler = PatchSampler([pair], 3, 12, torch.Generator().manual_seed(0))
+    lr, hr = sampler.sample(4)
+    assert lr.shape == (4, 3, 12, 12) and hr.shape == (4, 3, 36, 36)
+    # Every LR patch is a crop of the degraded image under one of the 8 flips/rotations of its HR patch.
+    lr_img = pair.lr
+    for i in range(4):
+        patch = (lr[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        hits = [k for k in range(8) for y in range(lr_img.shape[0] - 11) for x in range(lr_img.shape[1] - 11)
+                if np.array_equal(dihedral(lr_img[y:y + 12, x:x + 12], k), patch)]
+        assert hits
+
+
+def run_tiny(tmp_path: Path, *extra: str) -> Path:
+    data = smooth_images(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["--preset", "tiny", "--scale", "2", "--data", str(data), "--out", str(out), "--batch", "2",
+            "--patch", "16", "--val-every", "4", "--save-every", "2", "--val-hr-size", "32", "--val-split", "3",
+            "--warmup", "1", "--threads", "1", *extra]
+    assert main(args) == 0
+    return out
+
+
+def test_short_run_logs_resumes_and_exports(tmp_path):
+    out = run_tiny(tmp_path, "--iters", "8", "--stop-after", "5")
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [0, 2, 4, 5]  # validation at 0, saves every 2, stop at 5
+    assert (out / "resume" / "state.safetensors").exists() and not (tmp_path / "ck").exists()
+    run_tiny(tmp_path, "--iters", "8", "--export", str(tmp_path / "ck"))
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [0, 2, 4, 5, 6, 8]
+    assert rows[-1]["val_psnr"] and (out / "curve.png").exists()
+    model = lcoan.load(tmp_path / "ck")
+    info = lcoan.checkpoint.load_info(tmp_path / "ck")
+    assert model.cfg.name == "tiny" and info["iterations"] == 8
+
+
+def test_finetune_from_x2_copies_matching_tensors(tmp_path, capsys):
+    run_tiny(tmp_path, "--iters", "2", "--export", str(tmp_path / "x2"))
+    out = tmp_path / "x4"
+    data = tmp_path / "data"
+    main(["--preset", "tiny", "--scale", "4", "--data", str(data), "--out", str(out), "--batch", "2", "--patch", "8",
+          "--iters", "1", "--val-split", "3", "--val-hr-size", "32", "--threads", "1",
+          "--init-from", str(tmp_path / "x2")])
+    said = capsys.readouterr().out
+    assert "initialised from" in said and "upsample.2.weight" in said
+
+
+def test_torchrun_two_processes_gloo(tmp_path):
+    """DistributedDataParallel on CPU: two processes train a few steps and rank 0 exports."""
+    data = smooth_images(tmp_path / "data")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "lcoan.train", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
+           "--iters", "3", "--batch", "2", "--patch", "16", "--val-split", "3", "--val-hr-size", "32",
+           "--save-every", "3", "--val-every", "3", "--export", str(tmp_path / "ck")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "world_size" in lcoan.checkpoint.load_info(tmp_path / "ck")
+    assert lcoan.checkpoint.load_info(tmp_path / "ck")["world_size"] == 2
