@@ -32,7 +32,8 @@ def estimate_bytes(model: LCoAN, h: int, w: int) -> int:
         win = effective_window(n, cfg.window)
         attn = 4 * n * 3 * win * cfg.rounds * 3
     elif cfg.attention == "dense":
-        attn = 4 * n * min(n, 4096) * 2  # SDPA works block-wise; keep headroom for its buffers
+        # SDPA's CPU/flash kernels work block-wise: memory linear in N (time stays quadratic).
+        attn = 4 * n * (2 * cfg.match_dim + 2 * cfg.num_feat)
     else:
         attn = 0
     return act + attn
