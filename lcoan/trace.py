@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .attention.lsp import SharedPattern, effective_window, key_slots
@@ -62,11 +63,16 @@ class PatternTrace:
         """Which window of the sorted sequence a position falls in."""
         return int(self.rank[round, position]) // self.window
 
+    @cached_property
+    def slots(self) -> tuple[Tensor, Tensor]:
+        """:func:`key_slots` of this pattern: index (nW, 3W) into the sorted sequence, valid (nW, 3W)."""
+        return key_slots(self.n, self.window)
+
     def keys_of(self, position: int, round: int = 0) -> Tensor:
         """Positions (original order) that ``position`` attends to in this round: (M,) int64, M <= 3W."""
-        index, valid = key_slots(self.n, self.window)
-        slots = index[self.window_of(position, round)][valid[self.window_of(position, round)]]
-        return self.order[round][slots]
+        index, valid = self.slots
+        win = self.window_of(position, round)
+        return self.order[round][index[win][valid[win]]]
 
     def attention(self, position: int) -> tuple[Tensor, Tensor]:
         """Sparse attention row of one query, all rounds merged: (key positions (M,), weights (M,))."""
@@ -82,6 +88,21 @@ class PatternTrace:
             weights.index_add_(0, keys, m * w)
         keys = torch.nonzero(weights > 0)[:, 0]
         return keys, weights[keys]
+
+    def attention_rows(self, positions: Tensor) -> Tensor:
+        """:meth:`attention` of many queries as full rows: (Q, N), rounds merged by log-sum-exp."""
+        rows = torch.zeros(len(positions), self.n)
+        parts, lses = [], []
+        for r in range(self.rounds):
+            keys, valid = self.key_positions(positions, r)  # (Q, 3W)
+            scores = torch.einsum("qkd,qd->qk", self.key[keys], self.query[positions])
+            scores = scores.masked_fill(~valid, float("-inf"))
+            parts.append((keys, torch.softmax(scores, dim=-1)))
+            lses.append(torch.logsumexp(scores, dim=-1))
+        mix = torch.softmax(torch.stack(lses), dim=0)  # (R, Q)
+        for (keys, w), m in zip(parts, mix):
+            rows.scatter_add_(1, keys, m[:, None] * w)
+        return rows
 
     def dense_attention(self, position: int) -> Tensor:
         """Softmax over ALL keys with the same embeddings, (N,): what dense attention would give."""
@@ -99,7 +120,7 @@ class PatternTrace:
     def key_positions(self, positions: Tensor, round: int = 0) -> tuple[Tensor, Tensor]:
         """Keys of many queries at once: positions (Q, 3W) int64 in original order and
         valid (Q, 3W) bool (False for slots off either end of the sorted sequence)."""
-        index, valid = key_slots(self.n, self.window)
+        index, valid = self.slots
         win = self.rank[round][positions] // self.window
         return self.order[round][index[win]], valid[win]
 
@@ -134,21 +155,25 @@ class PatternTrace:
         nb = min(bins, length)
         edges = start + torch.arange(nb + 1) * length // nb
         bin_of = torch.bucketize(torch.arange(start, stop), edges[1:], right=True)  # (length,)
-        sums = torch.zeros(nb * nb, dtype=torch.float64)
-        index, valid = key_slots(self.n, self.window)
-        order = self.order[round]
-        w = self.window
+        sums = torch.zeros(nb, nb, dtype=torch.float64)
+        order, w = self.order[round], self.window
         for win in range(start // w, (stop - 1) // w + 1):
-            rows = torch.arange(win * w, min((win + 1) * w, self.n))
-            slots = index[win][valid[win]]
-            scores = self.query[order[rows]] @ self.key[order[slots]].T  # (rows, keys)
-            weights = torch.softmax(scores, dim=-1)
-            ok = ((rows >= start) & (rows < stop))[:, None] & ((slots >= start) & (slots < stop))[None, :]
-            r, c = torch.nonzero(ok, as_tuple=True)
-            flat = bin_of[rows[r] - start] * nb + bin_of[slots[c] - start]
-            sums.index_add_(0, flat, weights[r, c].double())
+            # queries of this window and its key slots: both contiguous ranges of the sorted sequence
+            r0, r1 = win * w, min((win + 1) * w, self.n)
+            c0, c1 = max(0, (win - 1) * w), min((win + 2) * w, self.n)
+            weights = torch.softmax(self.query[order[r0:r1]] @ self.key[order[c0:c1]].T, dim=-1)
+            r0, r1, c0, c1 = max(r0, start), min(r1, stop), max(c0, start), min(c1, stop)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            block = weights[r0 - win * w:r1 - win * w, c0 - max(0, (win - 1) * w):c1 - max(0, (win - 1) * w)]
+            # block sums by two small one-hot products: the rows (columns) fall in a few consecutive bins
+            rb, cb = bin_of[r0 - start:r1 - start], bin_of[c0 - start:c1 - start]
+            rlo, clo = int(rb[0]), int(cb[0])
+            rsum = F.one_hot(rb - rlo, int(rb[-1]) - rlo + 1).T.to(block.dtype)
+            csum = F.one_hot(cb - clo, int(cb[-1]) - clo + 1).to(block.dtype)
+            sums[rlo:int(rb[-1]) + 1, clo:int(cb[-1]) + 1] += (rsum @ block @ csum).double()
         counts = torch.bincount(bin_of, minlength=nb).double()
-        matrix = sums.view(nb, nb) / (counts[:, None] * counts[None, :])
+        matrix = sums / (counts[:, None] * counts[None, :])
         return matrix.float(), edges
 
 
@@ -163,6 +188,11 @@ class GroupTrace:
     attention_out: Tensor
     query: Tensor | None = None
     key: Tensor | None = None
+
+    @cached_property
+    def value_norm(self) -> Tensor:
+        """(N,) L2 norm of each position's value vector."""
+        return self.value.norm(dim=-1)
 
 
 @dataclass
@@ -208,12 +238,13 @@ class Trace:
         if self.kind == "dense":
             g = self.groups[group]
             return torch.softmax(g.query[positions] @ g.key.T, dim=-1)
-        return torch.stack([self.attention_row(group, int(p)) for p in positions]) if len(positions) \
-            else torch.zeros(0, self.n)
+        if self.kind != "lsp":
+            raise ValueError("a model without attention has no attention rows")
+        return self.pattern_for(group).attention_rows(positions)
 
     def contribution_row(self, group: int, position: int) -> Tensor:
         """How much each key adds to this query's attention output at this group: |w_j| * ||v_j||, (N,)."""
-        return self.attention_row(group, position) * self.groups[group].value.norm(dim=-1)
+        return self.attention_row(group, position) * self.groups[group].value_norm
 
     def as_map(self, row: Tensor) -> Tensor:
         """(N,) -> (H, W)."""

@@ -1,0 +1,117 @@
+"""Cluster views of the Learnable Sparse Pattern: which k-means cluster each LR position joined."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from lcoan.trace import PatternTrace, Trace
+
+from .common import display_factor, enlarge, mark, palette, pil, rgb_css, to_uint8
+
+
+def cluster_map(pattern: PatternTrace, size: tuple[int, int], round: int = 0) -> np.ndarray:
+    """(h, w) int64 cluster id of every LR position."""
+    return pattern.codes[round].reshape(size).numpy()
+
+
+def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = 0.6, round: int = 0,
+                    factor: int | None = None) -> Image.Image:
+    """The traced LR image with each position tinted by its cluster's colour, enlarged for display.
+
+    opacity 0 shows the image, 1 the cluster colours only.
+    """
+    p = trace.patterns[0]
+    codes = cluster_map(p, trace.lr_size, round)
+    colours = palette(p.centroids.shape[1])[codes].astype(np.float32)
+    a = float(np.clip(opacity, 0.0, 1.0))
+    out = (1 - a) * to_uint8(image).astype(np.float32) + a * colours
+    return pil(enlarge(np.round(out).astype(np.uint8), factor or display_factor(trace.lr_size)))
+
+
+def cluster_sizes_figure(trace: Trace, round: int = 0, selected: int | None = None) -> go.Figure:
+    """Bar chart: number of positions in each cluster, in the clusters' colours."""
+    p = trace.patterns[0]
+    sizes = p.cluster_sizes(round).numpy()
+    k = len(sizes)
+    colours = [rgb_css(c) for c in palette(k)]
+    line = [3 if i == selected else 0 for i in range(k)]
+    fig = go.Figure(go.Bar(x=np.arange(k), y=sizes, marker=dict(color=colours, line=dict(width=line, color="black")),
+                           hovertemplate="cluster %{x}: %{y} positions<extra></extra>"))
+    fig.add_hline(y=p.n / k, line_dash="dot", line_color="grey",
+                  annotation_text=f"uniform N/K = {p.n / k:.1f}", annotation_position="top right")
+    fig.update_layout(title=f"Cluster sizes: {int((sizes > 0).sum())} of K = {k} clusters occupied",
+                      xaxis_title="cluster id", yaxis_title="positions", bargap=0.05,
+                      margin=dict(l=50, r=20, t=50, b=40), height=300)
+    return fig
+
+
+def projection_figure(points: np.ndarray, codes: np.ndarray, centroids: np.ndarray, occupied: np.ndarray,
+                      note: str = "", selected: int | None = None) -> go.Figure:
+    """Scatter of projected match embeddings (coloured by cluster) and the K centroids (crosses;
+    grey when no position of this image joined them). ``selected`` fades the other clusters."""
+    k = len(centroids)
+    pal = palette(k)
+    colours = [rgb_css(pal[c]) for c in codes]
+    opacity = np.full(len(codes), 0.8) if selected is None else np.where(codes == selected, 1.0, 0.12)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", name="positions",
+                               marker=dict(color=colours, size=5, opacity=opacity), customdata=codes,
+                               hovertemplate="cluster %{customdata}<extra></extra>"))
+    cc = [rgb_css(pal[i]) if occupied[i] else "lightgrey" for i in range(k)]
+    sizes = [16 if i == selected else 9 for i in range(k)]
+    fig.add_trace(go.Scatter(x=centroids[:, 0], y=centroids[:, 1], mode="markers", name="centroids",
+                             marker=dict(symbol="x", color=cc, size=sizes, line=dict(width=1, color="black")),
+                             customdata=np.arange(k), hovertemplate="centroid %{customdata}<extra></extra>"))
+    fig.update_layout(title=f"Match embeddings and centroids: {note}", height=420, showlegend=True,
+                      margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.12))
+    return fig
+
+
+def member_positions(trace: Trace, cluster: int, round: int = 0) -> np.ndarray:
+    """Positions (raster order) that joined ``cluster``: (M,) int64."""
+    return np.nonzero(trace.patterns[0].codes[round].numpy() == cluster)[0]
+
+
+def members_overlay(trace: Trace, image: np.ndarray, cluster: int, round: int = 0,
+                    factor: int | None = None) -> Image.Image:
+    """Members of one cluster in its colour over a dimmed grey image; everything else dimmed."""
+    p = trace.patterns[0]
+    base = to_uint8(image).astype(np.float32)
+    grey = base.mean(-1, keepdims=True).repeat(3, -1) * 0.45
+    member = (p.codes[round] == cluster).reshape(trace.lr_size).numpy()
+    colour = palette(p.centroids.shape[1])[cluster].astype(np.float32)
+    out = np.where(member[..., None], 0.35 * base + 0.65 * colour, grey)
+    return pil(enlarge(np.round(out).astype(np.uint8), factor or display_factor(trace.lr_size)))
+
+
+def patch_strip(trace: Trace, image: np.ndarray, cluster: int, count: int = 8, radius: int = 4,
+                zoom: int = 8, round: int = 0) -> Image.Image | None:
+    """Up to ``count`` LR patches ((2 radius + 1)^2 pixels) centred on members of ``cluster``,
+    spread over the cluster's members in raster order, side by side; the centre pixel is outlined.
+    None when the cluster is empty."""
+    members = member_positions(trace, cluster, round)
+    if len(members) == 0:
+        return None
+    pick = members[np.unique(np.round(np.linspace(0, len(members) - 1, min(count, len(members)))).astype(int))]
+    h, w = trace.lr_size
+    padded = np.pad(to_uint8(image), ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    side = (2 * radius + 1) * zoom
+    gap = 6
+    strip = np.full((side, len(pick) * (side + gap) - gap, 3), 255, dtype=np.uint8)
+    colour = tuple(int(c) for c in palette(trace.patterns[0].centroids.shape[1])[cluster])
+    for i, pos in enumerate(pick):
+        y, x = divmod(int(pos), w)
+        patch = enlarge(padded[y:y + 2 * radius + 1, x:x + 2 * radius + 1], zoom)
+        strip[:, i * (side + gap):i * (side + gap) + side] = mark(patch, radius, radius, zoom, colour)
+    return pil(strip)
+
+
+def cluster_summary(trace: Trace, round: int = 0) -> dict:
+    """K, occupied clusters, window layout: the numbers the clusters tab states."""
+    p = trace.patterns[0]
+    sizes = p.cluster_sizes(round)
+    return {"positions": p.n, "lr_size": list(trace.lr_size), "clusters": int(p.centroids.shape[1]),
+            "occupied": int((sizes > 0).sum()), "largest": int(sizes.max()), "rounds": p.rounds,
+            "window": p.window, "windows": p.num_windows, "keys_per_query": min(3 * p.window, p.n),
+            "shared_by_groups": len(trace.patterns) == 1}

@@ -1,0 +1,81 @@
+"""Shared helpers of the views: cluster palette, display scaling, colour maps."""
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+
+GOLDEN = 0.6180339887498949
+DISPLAY_TARGET = 512
+
+
+def palette(k: int) -> np.ndarray:
+    """(K, 3) uint8 colours for cluster ids 0..K-1.
+
+    Hues step by the golden ratio (consecutive ids are ~138 degrees apart on the hue wheel) and
+    lightness / saturation cycle over three levels, so numerically neighbouring ids, which
+    the sorted sequence puts next to each other, never get similar colours.
+    """
+    out = np.zeros((k, 3), dtype=np.uint8)
+    for i in range(k):
+        h = (i * GOLDEN) % 1.0
+        l = (0.45, 0.62, 0.36)[i % 3]
+        s = (0.85, 0.75, 0.95)[(i // 3) % 3]
+        out[i] = np.round(np.array(colorsys.hls_to_rgb(h, l, s)) * 255)
+    return out
+
+
+def rgb_css(c: np.ndarray) -> str:
+    return f"rgb({int(c[0])},{int(c[1])},{int(c[2])})"
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float in [0, 1] or uint8 -> uint8."""
+    if image.dtype == np.uint8:
+        return image
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def display_factor(size: tuple[int, int], target: int = DISPLAY_TARGET) -> int:
+    """Integer upscaling so the longer side of an (h, w) map is about ``target`` display pixels."""
+    return max(1, target // max(size))
+
+
+def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by an integer factor: each LR position becomes a factor x factor block."""
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+
+
+def display_to_position(x: float, y: float, size: tuple[int, int], factor: int | None = None) -> tuple[int, int]:
+    """A click at display pixel (x, y) of an image made by :func:`enlarge` -> LR position (row, col)."""
+    h, w = size
+    f = display_factor(size) if factor is None else factor
+    return min(h - 1, max(0, int(y) // f)), min(w - 1, max(0, int(x) // f))
+
+
+def colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
+    """Values in [0, 1] (any shape) -> uint8 RGB (..., 3)."""
+    rgba = colormaps[name](np.clip(values, 0, 1))
+    return np.round(rgba[..., :3] * 255).astype(np.uint8)
+
+
+def mark(rgb: np.ndarray, row: int, col: int, factor: int, colour=(0, 255, 255)) -> np.ndarray:
+    """Outline LR position (row, col) on an enlarged image (a box one display pixel wide, or a
+    small cross when positions are tiny)."""
+    out = rgb.copy()
+    h, w = out.shape[:2]
+    pad = max(1, factor // 2) if factor < 6 else 0
+    y0, x0 = max(0, row * factor - pad), max(0, col * factor - pad)
+    y1, x1 = min(h, (row + 1) * factor + pad) - 1, min(w, (col + 1) * factor + pad) - 1
+    t = max(1, factor // 8)
+    out[y0:y0 + t, x0:x1 + 1] = colour
+    out[y1 - t + 1:y1 + 1, x0:x1 + 1] = colour
+    out[y0:y1 + 1, x0:x0 + t] = colour
+    out[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
+    return out
+
+
+def pil(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(rgb))
