@@ -9,6 +9,7 @@ processes affects them alike; ``--readme`` writes the table into README.md betwe
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -65,7 +66,9 @@ def main() -> int:
         for k in KINDS:
             med = statistics.median(times[k])
             rows.append((name, k, med, 1 / med, med / base))
-    machine = f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    load = os.getloadavg()[0]
+    machine = (f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__} "
+               f"(1-min load average {load:.1f} at the end: above ~2 other processes shared the cores)")
     table = ["| preset | attention | s / iteration | iterations / s | vs none |", "|---|---|---|---|---|"]
     table += [f"| {n} | {k} | {s:.2f} | {ips:.3f} | {r:.2f}x |" for n, k, s, ips, r in rows]
     text = (f"Measured by `python scripts/train_speed.py --presets {' '.join(args.presets)} --repeats {args.repeats}"
