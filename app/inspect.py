@@ -148,21 +148,29 @@ def js_divergence(p: Tensor, q: Tensor) -> Tensor:
     return (entropy(0.5 * (p + q)) - 0.5 * (entropy(p) + entropy(q))).clamp_min(0)
 
 
-def _median_seconds(fn: Callable[[], Any], repeats: int, budget_s: float) -> tuple[float, int]:
-    """Median wall time of ``fn`` over up to ``repeats`` runs, fewer once ``budget_s`` is spent.
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, dict]:
+    """Median wall time of each callable, timed round robin (so load changes hit all alike).
 
-    The first run is a warm-up (allocations, kernel choice) and is dropped when it is short;
-    a long first run is dominated by compute and counts, so slow variants are not run twice for nothing.
+    Each first call is a warm-up (allocations, kernel choice), dropped when shorter than 0.5 s;
+    a long first call is dominated by compute and counts. Rounds stop at ``repeats`` samples
+    each, or once ``budget_s`` seconds have passed (every callable keeps at least one sample).
     """
     start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    times = [first] if first >= 0.5 else []
-    while len(times) < repeats and (not times or time.perf_counter() - start < budget_s):
+    samples: dict[str, list[float]] = {}
+    for name, fn in fns.items():
         t = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), len(times)
+        first = time.perf_counter() - t
+        samples[name] = [first] if first >= 0.5 else []
+    while time.perf_counter() - start < budget_s or any(not v for v in samples.values()):
+        todo = [n for n, v in samples.items() if len(v) < repeats]
+        if not todo:
+            break
+        for name in todo:
+            t = time.perf_counter()
+            fns[name]()
+            samples[name].append(time.perf_counter() - t)
+    return {n: {"seconds": statistics.median(v), "runs": len(v)} for n, v in samples.items()}
 
 
 class InspectService:
@@ -324,12 +332,12 @@ class InspectService:
 
     # ----------------------------------------------------------------- efficiency
     @torch.inference_mode()
-    def time_nonlocal(self, image: Any, scale: int, repeats: int = 3, budget_s: float = 8.0,
+    def time_nonlocal(self, image: Any, scale: int, repeats: int = 3, budget_s: float = 12.0,
                       max_positions: int = MAX_POSITIONS) -> dict[str, Any]:
         """Measure the non-local part of one forward pass at this input's LR size (or a centre crop
         of at most ``max_positions`` positions): dense NLA (G dense blocks, fused SDPA), LSP
         recomputed in every group (no sharing) and LCoA (LSP once + CoA). Median of ``repeats`` runs
-        (fewer when one variant exceeds ``budget_s``). Features: this image's head features."""
+        (timed round robin; fewer runs once ``budget_s`` is spent). Features: this image's head features."""
         rgb = self.load(image)
         region = choose_region(rgb.shape[0], rgb.shape[1], "crop", max_positions)
         lcoan = self.models.get("lcoan", int(scale)).model
@@ -361,10 +369,7 @@ class InspectService:
                     b(dfeat)
 
             variants = {dense_label: dense_nla, **variants}
-        results = {}
-        for name, fn in variants.items():
-            seconds, runs = _median_seconds(fn, repeats, budget_s)
-            results[name] = {"seconds": seconds, "runs": runs}
+        results = interleaved_medians(variants, repeats, budget_s)
         out = {"size": list(region.size), "positions": region.size[0] * region.size[1], "groups": g,
                "window": lcoan.cfg.window, "region": region.note if region.mode != "full" else "",
                "threads": torch.get_num_threads(), "results": results}

@@ -1,0 +1,79 @@
+"""Inspection service: regions for large inputs, cached traces, derived quantities, timing."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from app.inspect import InspectService, choose_region, extract_region
+from app.service import ModelService, ServiceError
+from tests.tiny_checkpoints import make_checkpoints, textured
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    folder = make_checkpoints(tmp_path_factory.mktemp("ckpt"))
+    return InspectService(ModelService(folder), max_positions=400)
+
+
+def test_regions():
+    assert choose_region(10, 12, max_positions=400).mode == "full"
+    down = choose_region(100, 50, "downscale", max_positions=400)
+    assert down.mode == "downscale" and down.size[0] * down.size[1] <= 400
+    assert abs(down.size[0] / down.size[1] - 2) < 0.2 and "downscale" in down.note
+    crop = choose_region(100, 50, "crop", max_positions=400)
+    assert crop.size == (20, 20) and crop.offset == (40, 15) and "centre 20x20 crop" in crop.note
+    thin = choose_region(5, 1000, "crop", max_positions=400)
+    assert thin.size == (5, 80) and thin.offset == (0, 460)
+    rgb = np.random.default_rng(0).random((100, 50, 3)).astype(np.float32)
+    assert extract_region(rgb, crop).shape == (20, 20, 3)
+    np.testing.assert_array_equal(extract_region(rgb, crop), rgb[40:60, 15:35])
+    small = extract_region(rgb, down)
+    assert small.shape[:2] == down.size and small.min() >= 0 and small.max() <= 1
+    with pytest.raises(ServiceError):
+        choose_region(100, 50, "zoom")
+
+
+def test_inspection_is_cached_and_dense_is_traced_once(service):
+    img = textured(12, 14)
+    a = service.inspect(img, 2)
+    assert a.region.mode == "full" and a.size == (12, 14) and a.lcoan.kind == "lsp"
+    assert service.inspect(img.copy(), 2) is a
+    assert "dense" not in a.seconds  # lazy
+    d = a.dense
+    assert d.kind == "dense" and a.dense is d and "dense" in a.seconds
+    big = service.inspect(textured(60, 30), 2, "crop")
+    assert big.region.mode == "crop" and big.n <= 400 and big.lcoan.lr_size == big.size
+    with pytest.raises(ServiceError, match="no LCoAN"):
+        service.inspect(img, 4)
+    with pytest.raises(ServiceError, match="no image"):
+        service.inspect(None, 2)
+
+
+def test_recall_band_maps_redundancy_projection(service):
+    insp = service.inspect(textured(12, 14), 2)
+    stats = service.recall_stats(insp, count=50)
+    assert stats["samples"] == 50 and 0 <= stats["min"] <= stats["mean"] <= 1 + 1e-6
+    tiny = service.inspect(textured(4, 4), 2)  # N = 16 <= W = 16: one window holds everything
+    assert service.recall_stats(tiny)["min"] == pytest.approx(1.0, abs=1e-5)
+    matrix, edges = service.band(insp, bins=32)
+    assert matrix.shape == (32, 32) and edges[-1] == insp.n
+    maps = service.sampled_maps(insp, count=20)
+    assert maps["lcoan"].shape == (20, 20) and len(maps["dense"]) == 3
+    red = service.redundancy(insp, count=30)
+    assert torch.allclose(red["js"].diagonal(), torch.zeros(3)) and torch.allclose(red["corr"].diagonal(), torch.ones(3))
+    assert (red["js"] >= 0).all() and (red["js"] <= math.log(2) + 1e-6).all()
+    proj = service.projection(insp, "pca", count=100)
+    assert proj["points"].shape == (100, 2) and proj["centroids"].shape == (8, 2)
+    assert service.projection(insp, "pca", count=100) is proj
+    with pytest.raises(ServiceError):
+        service.projection(insp, "tsne")
+
+
+def test_time_nonlocal(service):
+    report = service.time_nonlocal(textured(10, 10), 2, repeats=2, budget_s=2)
+    assert report["positions"] == 100 and len(report["results"]) == 3
+    assert all(r["seconds"] > 0 and r["runs"] >= 1 for r in report["results"].values())
+    assert "saving" in report

@@ -1,0 +1,167 @@
+"""The inspection views are pure functions of a trace: checked here without a server."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lcoan
+from app.inspect import js_divergence
+from app.views import attention as A
+from app.views import clusters as C
+from app.views import efficiency as E
+from app.views import similarity as S
+from app.views.common import display_factor, display_to_position, enlarge, palette
+
+
+@pytest.fixture(scope="module")
+def traced():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 6, 7)
+    out = {}
+    for kind in ("lsp", "dense"):
+        model = lcoan.create_model(lcoan.preset("tiny", attention=kind)).eval()
+        with torch.inference_mode():
+            out[kind] = model.forward_with_trace(image)[1]
+    return out, image[0].permute(1, 2, 0).numpy()
+
+
+def test_palette_keeps_neighbouring_ids_apart():
+    pal = palette(128).astype(float)
+    assert len({tuple(c) for c in pal}) == 128
+    for step in (1, 2, 3):
+        d = np.linalg.norm(pal[step:] - pal[:-step], axis=1)
+        assert d.min() > 60, (step, d.min())
+
+
+def test_display_click_maps_back_to_positions():
+    size = (6, 7)
+    f = display_factor(size)
+    assert f * 7 <= 512 < (f + 1) * 7
+    for y in range(6):
+        for x in range(7):
+            assert display_to_position(x * f + f // 2, y * f + f - 1, size) == (y, x)
+    assert display_to_position(-5, 10_000, size) == (5, 0)
+    img = np.arange(6 * 7 * 3, dtype=np.uint8).reshape(6, 7, 3)
+    big = enlarge(img, f)
+    assert big.shape == (6 * f, 7 * f, 3) and (big[f * 2 + 1, f * 3 + 2] == img[2, 3]).all()
+
+
+def test_cluster_overlay_opacity(traced):
+    (traces, image) = traced
+    t = traces["lsp"]
+    f = display_factor(t.lr_size)
+    plain = np.asarray(C.cluster_overlay(t, image, opacity=0.0))
+    assert plain.shape == (6 * f, 7 * f, 3)
+    assert (plain[::f, ::f] == np.round(image * 255).astype(np.uint8)).all()
+    solid = np.asarray(C.cluster_overlay(t, image, opacity=1.0))
+    codes = C.cluster_map(t.patterns[0], t.lr_size)
+    assert (solid[::f, ::f] == palette(8)[codes]).all()
+
+
+def test_cluster_sizes_members_and_patches(traced):
+    (traces, image) = traced
+    t = traces["lsp"]
+    sizes = t.patterns[0].cluster_sizes().numpy()
+    fig = C.cluster_sizes_figure(t, selected=int(sizes.argmax()))
+    assert int(np.sum(fig.data[0].y)) == t.n
+    assert f"{int((sizes > 0).sum())} of K = 8" in fig.layout.title.text
+    k = int(sizes.argmax())
+    members = C.member_positions(t, k)
+    assert sorted(members.tolist()) == torch.nonzero(t.patterns[0].codes[0] == k)[:, 0].tolist()
+    f = display_factor(t.lr_size)
+    over = np.asarray(C.members_overlay(t, image, k))[::f, ::f].reshape(-1, 3).astype(int)
+    grey = (np.round(image * 255).mean(-1) * 0.45).reshape(-1)
+    not_members = np.setdiff1d(np.arange(t.n), members)
+    assert np.allclose(over[not_members], grey[not_members, None], atol=1)
+    strip = C.patch_strip(t, image, k, count=4, radius=2, zoom=5)
+    shown = min(4, len(members))
+    assert strip.size == (shown * 25 + (shown - 1) * 6, 25)
+    empty = [i for i in range(8) if sizes[i] == 0]
+    if empty:
+        assert C.patch_strip(t, image, empty[0]) is None
+    summary = C.cluster_summary(t)
+    assert summary["clusters"] == 8 and summary["occupied"] == int((sizes > 0).sum())
+    assert summary["windows"] == t.patterns[0].num_windows and summary["shared_by_groups"]
+
+
+def test_projection_figure_counts():
+    rng = np.random.default_rng(0)
+    fig = C.projection_figure(rng.normal(size=(50, 2)), rng.integers(0, 8, 50), rng.normal(size=(8, 2)),
+                              np.array([True] * 6 + [False] * 2), "PCA", selected=3)
+    assert len(fig.data[0].x) == 50 and len(fig.data[1].x) == 8
+    assert list(fig.data[1].marker.color[6:]) == ["lightgrey", "lightgrey"]
+
+
+def test_attention_overlay_highlights_exactly_the_window_keys(traced):
+    (traces, _) = traced
+    t = traces["lsp"]
+    white = np.ones((6, 7, 3), dtype=np.float32)
+    f = display_factor(t.lr_size)
+    for pos in (0, 20, t.n - 1):
+        att = A.query_attention(t, pos)
+        keys = set(t.patterns[0].keys_of(pos).tolist())
+        assert set(att["keys"].tolist()) == keys
+        assert abs(att["weights"].sum() - 1) < 1e-5 and 0 <= att["recall"] <= 1 + 1e-6
+        img = np.asarray(A.attention_overlay(t, white, pos))
+        centres = img[f // 2::f, f // 2::f].reshape(-1, 3)
+        dimmed = (centres == 76).all(-1) | (centres == 77).all(-1)
+        assert set(np.nonzero(~dimmed)[0].tolist()) == keys
+        y, x = divmod(pos, 7)
+        assert (img[y * f, x * f] == (0, 255, 255)).all()  # the query is outlined
+
+
+def test_contribution_and_dense_maps_share_one_colour_scale(traced):
+    (traces, _) = traced
+    t, d = traces["lsp"], traces["dense"]
+    pos = 11
+    fig = A.contributions_figure(t, pos)
+    heat = [tr for tr in fig.data if tr.type == "heatmap"]
+    assert len(heat) == len(t.groups) and all(h.coloraxis == "coloraxis" for h in heat)
+    for g, h in enumerate(heat):
+        expected = (t.attention_row(g, pos) * t.groups[g].value.norm(dim=-1)).reshape(6, 7).numpy()
+        np.testing.assert_allclose(np.asarray(h.z), expected, rtol=1e-5, atol=1e-7)
+    all_z = np.concatenate([np.asarray(h.z).ravel() for h in heat])
+    assert fig.layout.coloraxis.cmin == pytest.approx(all_z.min()) and fig.layout.coloraxis.cmax == pytest.approx(all_z.max())
+    dfig = A.dense_maps_figure(d, pos)
+    dheat = [tr for tr in dfig.data if tr.type == "heatmap"]
+    assert len(dheat) == len(d.groups)
+    for h in dheat:
+        assert np.asarray(h.z).shape == (6, 7) and np.asarray(h.z).sum() == pytest.approx(1, abs=1e-4)
+    logfig = A.dense_maps_figure(d, pos, log=True)
+    assert "log10" in logfig.layout.coloraxis.colorbar.title.text
+    rec = A.recall_figure(np.array([0.2, 0.5, 1.0]), 0.5)
+    assert len(rec.data[0].x) == 3
+
+
+def test_band_and_similarity_figures(traced):
+    (traces, _) = traced
+    t, d = traces["lsp"], traces["dense"]
+    p = t.patterns[0]
+    matrix, edges = p.band(bins=16)
+    fig = S.band_figure(p, matrix, edges)
+    band = [tr for tr in fig.data if tr.type == "heatmap"][1]
+    assert np.asarray(band.z).shape == (16, 16)
+    assert "mean of" in fig.layout.title.text
+    exact = S.band_figure(p, *p.band(0, 20, bins=64))
+    assert "exact" in exact.layout.title.text
+    pos = torch.tensor([0, 5, 9, 33])
+    maps = S.sampled_maps_figure(t.attention_rows(0, pos)[:, pos], [d.attention_rows(g, pos)[:, pos] for g in range(3)], pos)
+    assert len(maps.data) == 4
+    js = torch.tensor([[0.0, 0.1], [0.1, 0.0]])
+    red = S.redundancy_figure(js, torch.tensor([[1.0, 0.5], [0.5, 1.0]]), 10)
+    assert len(red.data) == 2
+
+
+def test_js_divergence_bounds():
+    p = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
+    q = torch.tensor([[0.0, 0.0, 0.5, 0.5]])
+    assert float(js_divergence(p, p)) == pytest.approx(0, abs=1e-7)
+    assert float(js_divergence(p, q)) == pytest.approx(np.log(2), abs=1e-6)
+
+
+def test_timing_figure():
+    report = {"size": [8, 9], "positions": 72, "groups": 3, "saving": 0.5,
+              "results": {"Dense NLA": {"seconds": 0.02, "runs": 3}, "LCoA (LSP once + CoA)": {"seconds": 0.01, "runs": 3}}}
+    fig = E.timing_figure(report)
+    assert list(fig.data[0].x) == [20.0, 10.0] and "saves 50%" in fig.layout.title.text
