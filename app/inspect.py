@@ -13,6 +13,7 @@ import math
 import statistics
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -379,4 +380,18 @@ class InspectService:
 
 
 __all__ = ["InspectService", "Inspection", "Region", "choose_region", "extract_region", "js_divergence",
-           "MAX_POSITIONS", "REGION_MODES", "KINDS", "ServiceError"]
+           "inspector_for", "MAX_POSITIONS", "REGION_MODES", "KINDS", "ServiceError"]
+
+
+_INSPECTORS: "weakref.WeakKeyDictionary[ModelService, InspectService]" = weakref.WeakKeyDictionary()
+_INSPECTORS_LOCK = threading.Lock()
+
+
+def inspector_for(service: "ModelService | InspectService") -> InspectService:
+    """The one :class:`InspectService` of a :class:`ModelService` (so every tab shares its cache)."""
+    if isinstance(service, InspectService):
+        return service
+    with _INSPECTORS_LOCK:
+        if service not in _INSPECTORS:
+            _INSPECTORS[service] = InspectService(service)
+        return _INSPECTORS[service]

@@ -100,11 +100,13 @@ def dense_maps_figure(trace: Trace, position: int, query: tuple[int, int] | None
 def recall_figure(values: np.ndarray, this: float | None = None) -> go.Figure:
     """Histogram of attention-mass recall over sampled queries, this query marked."""
     fig = go.Figure(go.Histogram(x=values, xbins=dict(start=0, end=1.0001, size=0.025), marker_color="#4c72b0",
-                                 hovertemplate="recall %{x}: %{y} queries<extra></extra>"))
+                                 name="sampled queries", hovertemplate="recall %{x}: %{y} queries<extra></extra>"))
+    mean = float(np.mean(values))
+    fig.add_vline(x=mean, line_dash="dot", line_color="black")
+    title = f"Attention-mass recall over {len(values)} sampled queries: mean {mean:.3f} (dotted)"
     if this is not None:
-        fig.add_vline(x=this, line_color="crimson", line_width=2, annotation_text=f"this query {this:.3f}")
-    fig.add_vline(x=float(np.mean(values)), line_dash="dot", line_color="black",
-                  annotation_text=f"mean {np.mean(values):.3f}", annotation_position="top left")
-    fig.update_layout(title=f"Attention-mass recall over {len(values)} sampled queries", xaxis_title="recall",
+        fig.add_vline(x=this, line_color="crimson", line_width=2)
+        title += f"<br><sup>this query: {this:.3f} (red)</sup>"
+    fig.update_layout(title=title, xaxis_title="recall", showlegend=False,
                       yaxis_title="queries", xaxis_range=[0, 1.02], height=260, margin=dict(l=40, r=20, t=50, b=40))
     return fig

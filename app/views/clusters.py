@@ -63,7 +63,7 @@ def projection_figure(points: np.ndarray, codes: np.ndarray, centroids: np.ndarr
     fig.add_trace(go.Scatter(x=centroids[:, 0], y=centroids[:, 1], mode="markers", name="centroids",
                              marker=dict(symbol="x", color=cc, size=sizes, line=dict(width=1, color="black")),
                              customdata=np.arange(k), hovertemplate="centroid %{customdata}<extra></extra>"))
-    fig.update_layout(title=f"Match embeddings and centroids: {note}", height=420, showlegend=True,
+    fig.update_layout(title=f"Match embeddings (normalised) and centroids<br><sup>{note}</sup>", height=520, showlegend=True,
                       margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.12))
     return fig
 
@@ -103,7 +103,7 @@ def patch_strip(trace: Trace, image: np.ndarray, cluster: int, count: int = 8, r
     for i, pos in enumerate(pick):
         y, x = divmod(int(pos), w)
         patch = enlarge(padded[y:y + 2 * radius + 1, x:x + 2 * radius + 1], zoom)
-        strip[:, i * (side + gap):i * (side + gap) + side] = mark(patch, radius, radius, zoom, colour)
+        strip[:, i * (side + gap):i * (side + gap) + side] = mark(patch, radius, radius, zoom, colour, pad=0)
     return pil(strip)
 
 

@@ -61,12 +61,12 @@ def colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
     return np.round(rgba[..., :3] * 255).astype(np.uint8)
 
 
-def mark(rgb: np.ndarray, row: int, col: int, factor: int, colour=(0, 255, 255)) -> np.ndarray:
-    """Outline LR position (row, col) on an enlarged image (a box one display pixel wide, or a
-    small cross when positions are tiny)."""
+def mark(rgb: np.ndarray, row: int, col: int, factor: int, colour=(0, 255, 255), pad: int | None = None) -> np.ndarray:
+    """Outline LR position (row, col) on an enlarged image: a box around its factor x factor block,
+    ``pad`` display pixels outside it (default: enough to stay visible when positions are small)."""
     out = rgb.copy()
     h, w = out.shape[:2]
-    pad = max(1, factor // 2) if factor < 6 else 0
+    pad = (max(1, 8 - factor) if factor < 8 else 0) if pad is None else pad
     y0, x0 = max(0, row * factor - pad), max(0, col * factor - pad)
     y1, x1 = min(h, (row + 1) * factor + pad) - 1, min(w, (col + 1) * factor + pad) - 1
     t = max(1, factor // 8)

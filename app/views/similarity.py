@@ -87,7 +87,7 @@ def redundancy_figure(js: torch.Tensor, corr: torch.Tensor, samples: int) -> go.
                                                        (corr, "RdBu", -1.0, 1.0, 1.0)]):
         v = m.numpy()
         fig.add_trace(go.Heatmap(z=v, x=labels, y=labels, colorscale=scale, zmin=zmin, zmax=zmax,
-                                 text=np.round(v, 3), texttemplate="%{text}", colorbar=dict(x=cb_x, len=0.9),
+                                 texttemplate="%{z:.3f}", colorbar=dict(x=cb_x, len=0.9),
                                  hovertemplate="%{y} vs %{x}: %{z:.4f}<extra></extra>"), row=1, col=col + 1)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=f"Dense NLA: how alike the layers' attention maps are ({samples} sampled queries)",
