@@ -107,6 +107,17 @@ class Inspection:
         return self.size[0] * self.size[1]
 
     @property
+    def nbytes(self) -> int:
+        """Approximate memory held: traced tensors (the dense trace once made) and the image."""
+        def trace_bytes(t: Trace | None) -> int:
+            if t is None:
+                return 0
+            tensors = [x for p in t.patterns for x in (p.codes, p.order, p.centroids, p.query, p.key)]
+            tensors += [x for g in t.groups for x in (g.value, g.attention_out, g.query, g.key) if x is not None]
+            return sum(x.numel() * x.element_size() for x in tensors)
+        return int(self.image.nbytes) + trace_bytes(self.lcoan) + trace_bytes(self._memo.get("dense"))
+
+    @property
     def has_dense(self) -> bool:
         return self._dense is not None
 
@@ -177,7 +188,7 @@ def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, budget_
 class InspectService:
     """Traced forward passes of the shipped LCoAN and dense-NLA checkpoints, cached per image."""
 
-    def __init__(self, models: ModelService, max_positions: int = MAX_POSITIONS, capacity: int = 8) -> None:
+    def __init__(self, models: ModelService, max_positions: int = MAX_POSITIONS, capacity: int = 6) -> None:
         self.models = models
         self.max_positions = max_positions
         self.cache = LRUCache(capacity=capacity)

@@ -1,0 +1,28 @@
+"""An in-process Gradio app with the "inside LCoA" tabs on tiny random checkpoints, for the
+endpoint and browser tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from app.service import ModelService
+from app.tabs import about, attention, clusters, efficiency, similarity
+
+INSIDE_TABS = (clusters, attention, similarity, efficiency, about)
+
+
+def build(service: ModelService) -> gr.Blocks:
+    with gr.Blocks(title="LCoAN inside (test)") as demo:
+        with gr.Tabs():
+            for module in INSIDE_TABS:
+                with gr.Tab(module.TITLE):
+                    module.build(service)
+    return demo.queue()
+
+
+def launch(folder: Path) -> tuple[gr.Blocks, str, ModelService]:
+    service = ModelService(folder)
+    demo = build(service)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    return demo, url, service

@@ -1,0 +1,127 @@
+"""The "inside LCoA" API endpoints through a real in-process server and gradio_client, on tiny
+random checkpoints (K = 8, W = 16) and real PNG files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.inspect import inspector_for
+from app.views.attention import attention_overlay
+from app.views.common import display_factor, to_uint8
+from tests.inspect_app import launch
+from tests.tiny_checkpoints import make_checkpoints, textured
+
+gradio_client = pytest.importorskip("gradio_client")
+EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "brick_wall.png"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = make_checkpoints(tmp_path_factory.mktemp("ckpt"))
+    demo, url, service = launch(folder)
+    images = tmp_path_factory.mktemp("img")
+    paths = {"photo": images / "photo.png", "tiny": images / "tiny.png"}
+    Image.fromarray(textured(12, 14)).save(paths["photo"])  # N = 168 > W = 16
+    Image.fromarray(textured(4, 4, seed=1)).save(paths["tiny"])  # N = 16 <= W = 16: one window
+    client = gradio_client.Client(url, verbose=False)
+    yield client, service, paths
+    client.close()
+    demo.close()
+
+
+def _args(path: Path) -> dict:
+    return {"image": gradio_client.handle_file(str(path)), "scale": 2, "region": "downscale"}
+
+
+def test_endpoints_are_named(server):
+    client, _, _ = server
+    names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert {"/clusters", "/cluster_members", "/cluster_projection", "/attention", "/similarity_band",
+            "/similarity_layers", "/efficiency"} <= names
+
+
+def test_clusters_and_members(server):
+    client, service, paths = server
+    overlay, sizes, info, choice = client.predict(**_args(paths["photo"]), opacity=0.5, api_name="/clusters")
+    f = display_factor((12, 14))
+    assert Image.open(overlay).size == (14 * f, 12 * f)
+    assert "K = 8 clusters" in info and "windows" in info
+    trace = inspector_for(service).inspect(str(paths["photo"]), 2).lcoan
+    sizes_k = trace.patterns[0].cluster_sizes()
+    k = choice["value"]
+    assert k == int(sizes_k.argmax())
+    members, strip, data = client.predict(**_args(paths["photo"]), cluster=k, api_name="/cluster_members")
+    assert data["positions"] == torch.nonzero(trace.patterns[0].codes[0] == k)[:, 0].tolist()
+    assert Image.open(members).size == (14 * f, 12 * f) and Image.open(strip).size[1] == 72
+    fig = client.predict(**_args(paths["photo"]), method="pca", cluster=k, api_name="/cluster_projection")
+    assert fig is not None
+
+
+def test_attention_highlights_exactly_the_window_keys(server):
+    client, service, paths = server
+    insp = inspector_for(service).inspect(str(paths["photo"]), 2)
+    p = insp.lcoan.patterns[0]
+    for y, x in ((0, 0), (5, 9), (11, 13)):
+        out = client.predict(**_args(paths["photo"]), y=y, x=x, log=False, api_name="/attention")
+        overlay, recall_fig, contrib, dense, info, data, qy, qx = out
+        pos = y * 14 + x
+        assert (data["query"], data["position"], qy, qx) == ([y, x], pos, y, x)
+        assert sorted(data["keys"]) == sorted(p.keys_of(pos).tolist())
+        assert abs(sum(data["weights"]) - 1) < 1e-4
+        assert 0.0 <= data["recall"] <= 1.0 + 1e-6 and 0.0 <= data["recall_mean"] <= 1.0 + 1e-6
+        assert data["recall"] == pytest.approx(p.recall(pos), abs=1e-6)
+        # the image highlights exactly those keys: every other block stays at the dimmed picture
+        shown = np.asarray(Image.open(overlay).convert("RGB"))
+        assert np.array_equal(shown, np.asarray(attention_overlay(insp.lcoan, insp.image, pos)))
+        f = display_factor(insp.size)
+        centres = shown[f // 2::f, f // 2::f].reshape(-1, 3).astype(int)
+        dimmed = np.round(to_uint8(insp.image).astype(np.float32) * 0.3).reshape(-1, 3)
+        lit = np.nonzero(np.abs(centres - dimmed).max(-1) > 1)[0]
+        assert set(lit.tolist()) == set(data["keys"])
+        assert data["has_dense"] and dense is not None
+        assert f"row {y}, col {x}" in info
+
+
+def test_recall_is_one_when_the_window_holds_every_position(server):
+    client, _, paths = server
+    data = client.predict(**_args(paths["tiny"]), y=1, x=2, log=True, api_name="/attention")[5]
+    assert len(data["keys"]) == 16
+    assert data["recall"] == pytest.approx(1.0, abs=1e-5) and data["recall_mean"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_out_of_range_query_is_clamped_and_negative_refused(server):
+    client, _, paths = server
+    data = client.predict(**_args(paths["photo"]), y=500, x=3, log=False, api_name="/attention")[5]
+    assert data["query"] == [11, 3]
+    with pytest.raises(Exception, match="minimum"):
+        client.predict(**_args(paths["photo"]), y=2, x=-3, log=False, api_name="/attention")
+
+
+def test_similarity_endpoints(server):
+    client, service, paths = server
+    fig, note, start = client.predict(**_args(paths["photo"]), span=0, start=0, api_name="/similarity_band")
+    assert "N = 168" in note and start == 0
+    fig, note, start = client.predict(**_args(paths["photo"]), span=-1, start=500, api_name="/similarity_band")
+    assert start == 168 - 16  # clamped so one window fits
+    maps, red, data, note = client.predict(**_args(paths["photo"]), api_name="/similarity_layers")
+    js = np.array(data["js"])
+    assert js.shape == (3, 3) and np.allclose(np.diag(js), 0) and (js >= 0).all() and (js <= np.log(2) + 1e-6).all()
+    assert np.allclose(np.diag(np.array(data["corr"])), 1) and "Jensen-Shannon" in note
+
+
+def test_efficiency_endpoint(server):
+    client, _, paths = server
+    fig, info, report = client.predict(image=gradio_client.handle_file(str(paths["photo"])), scale=2,
+                                       api_name="/efficiency")
+    assert report["positions"] == 168 and len(report["results"]) == 3 and "LCoA" in info
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="bundled example assets/examples/brick_wall.png not present")
+def test_bundled_example_is_traced_whole_when_it_fits(server):
+    client, _, _ = server
+    _, _, info, _ = client.predict(**_args(EXAMPLE), opacity=0.6, api_name="/clusters")
+    assert "192x192" in info or "whole" in info
