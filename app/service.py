@@ -19,6 +19,9 @@ import torch
 from lcoan.checkpoint import CheckpointError, load, load_info
 from lcoan.network import LCoAN
 
+from .outputs import OutputDir
+from .settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
 KINDS = {"lcoan": "LCoAN (LSP + CoA)", "dense": "Dense NLA baseline", "none": "No attention"}
@@ -49,12 +52,23 @@ def image_key(rgb: np.ndarray) -> str:
     return h.hexdigest()
 
 
-class LRUCache:
-    """Thread-safe LRU of computed results; ``get_or_compute`` computes outside the lock."""
+def _nbytes(value: Any) -> int:
+    """Memory held by a cached value: its ``nbytes`` (arrays, result objects) or 0 when unknown."""
+    return int(getattr(value, "nbytes", 0) or 0)
 
-    def __init__(self, capacity: int = 16) -> None:
+
+class LRUCache:
+    """Thread-safe LRU of computed results; ``get_or_compute`` computes outside the lock.
+
+    Bounded by ``capacity`` entries and, when ``max_bytes`` is given, by the summed ``nbytes`` of
+    the values (the newest entry is always kept, even if it alone is larger).
+    """
+
+    def __init__(self, capacity: int = 16, max_bytes: int | None = None) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any | None:
@@ -66,10 +80,19 @@ class LRUCache:
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
+            if key in self._data:
+                self._bytes -= _nbytes(self._data[key])
             self._data[key] = value
+            self._bytes += _nbytes(value)
             self._data.move_to_end(key)
-            while len(self._data) > self.capacity:
-                self._data.popitem(last=False)
+            while len(self._data) > self.capacity or (
+                    self.max_bytes is not None and self._bytes > self.max_bytes and len(self._data) > 1):
+                _, old = self._data.popitem(last=False)
+                self._bytes -= _nbytes(old)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         value = self.get(key)
@@ -83,11 +106,18 @@ class LRUCache:
 
 
 class ModelService:
-    """The shipped checkpoints, loaded once, by (kind, scale)."""
+    """The shipped checkpoints, loaded once, by (kind, scale).
 
-    def __init__(self, folder: Path = CHECKPOINTS, threads: int | None = None) -> None:
+    ``settings`` (app limits, see :mod:`app.settings`) defaults to the built-in defaults; result
+    files for download go to ``outputs``, a private temporary folder removed at exit.
+    """
+
+    def __init__(self, folder: Path = CHECKPOINTS, threads: int | None = None,
+                 settings: Settings | None = None) -> None:
         if threads:
             torch.set_num_threads(threads)
+        folder = Path(folder)
+        self.settings = settings or Settings(checkpoints=folder)
         self.folder = folder
         self.entries: dict[tuple[str, int], ModelEntry] = {}
         self.problems: list[str] = []
@@ -98,7 +128,44 @@ class ModelService:
                 self.entries[(kind, model.cfg.scale)] = ModelEntry(kind, model.cfg.scale, sub, model, load_info(sub))
             except CheckpointError as exc:
                 self.problems.append(str(exc))
-        self.cache = LRUCache(capacity=24)
+        self.cache = LRUCache(capacity=64, max_bytes=self.settings.cache_mb * 1024 * 1024)
+        self._outputs: OutputDir | None = None
+        self._outputs_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ModelService":
+        return cls(settings.checkpoints, threads=settings.threads, settings=settings)
+
+    @property
+    def outputs(self) -> OutputDir:
+        """Where result files are written for download (created on first use)."""
+        with self._outputs_lock:
+            if self._outputs is None:
+                self._outputs = OutputDir()
+            return self._outputs
+
+    def close(self) -> None:
+        """Remove the result files now (they are removed at interpreter exit anyway)."""
+        with self._outputs_lock:
+            if self._outputs is not None:
+                self._outputs.cleanup()
+                self._outputs = None
+
+    def missing(self, kinds: tuple[str, ...] = ("lcoan", "dense"), scales: tuple[int, ...] = (2, 4)) -> list[str]:
+        """Folder names of the expected checkpoints that are not loaded, e.g. ``["dense-*-x4"]``."""
+        return [f"{kind}-*-x{scale}" for kind in kinds for scale in scales if (kind, scale) not in self.entries]
+
+    def status(self) -> str:
+        """One paragraph for the UI: which models are loaded, which are missing, load problems."""
+        loaded = ", ".join(f"{e.label} ({e.folder.name})" for e in self.entries.values()) or "none"
+        text = f"Models loaded from `{self.folder}`: {loaded}."
+        missing = self.missing()
+        if missing:
+            text += (f" Missing: {', '.join(missing)} (the comparisons that need them are skipped; export "
+                     "checkpoints there or set LCOAN_CHECKPOINTS).")
+        if self.problems:
+            text += " Not loaded: " + "; ".join(self.problems)
+        return text
 
     def scales(self) -> list[int]:
         return sorted({scale for kind, scale in self.entries if kind == "lcoan"})

@@ -1,0 +1,37 @@
+"""LCoAN Studio: ``python app.py`` serves the Gradio app on http://127.0.0.1:7860.
+
+    python app.py [--host HOST] [--port PORT] [--checkpoints DIR] [--threads N] [--share]
+
+Settings (limits, bind address, checkpoint folder) come from app/settings.py and LCOAN_* environment
+variables; the flags override them. On a Hugging Face Space (SPACE_ID set) the app binds 0.0.0.0.
+A public share link is made only with --share.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.settings import Settings
+from app.ui import build_demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="LCoAN Studio (Gradio app)")
+    p.add_argument("--host", help="bind address (default 127.0.0.1; 0.0.0.0 on a Space)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--checkpoints", type=Path, help="folder of checkpoint folders (default checkpoints/)")
+    p.add_argument("--threads", type=int, help="PyTorch threads (default: the idle cores)")
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    s = base or Settings.from_env()
+    changes = {k: v for k, v in (("host", args.host), ("port", args.port), ("checkpoints", args.checkpoints),
+                                 ("threads", args.threads)) if v is not None}
+    return s.replace(share=bool(args.share), **changes)
+
+
+if __name__ == "__main__":
+    settings = settings_from(parse_args())
+    build_demo(settings=settings).launch(**settings.launch_kwargs())

@@ -1,0 +1,118 @@
+"""Every limit and server setting of the app in one place, read from the environment.
+
+=========================  ======================  ===========================================
+Setting                    Environment variable    Default
+=========================  ======================  ===========================================
+checkpoints                LCOAN_CHECKPOINTS       ``checkpoints/`` of the repository
+host                       LCOAN_HOST              127.0.0.1 (0.0.0.0 on a Hugging Face Space,
+                                                   recognised by ``SPACE_ID``)
+port                       LCOAN_PORT              7860
+max_upload_mb              LCOAN_MAX_UPLOAD_MB     20 (refused by the server above it)
+max_lr_pixels              LCOAN_MAX_LR_PIXELS     262144 = 512 x 512 (pixels the networks see)
+lcoan_tile                 LCOAN_TILE              256 (LR tile side of the LCoAN pass)
+dense_tile                 LCOAN_DENSE_TILE        96 (dense NLA: one pass up to 96 x 96 LR
+                                                   pixels, overlapping 96 x 96 tiles above)
+tile_overlap               -                       16 LR pixels
+concurrency_limit          LCOAN_CONCURRENCY       1 job at a time (CPU-bound)
+max_queue                  LCOAN_MAX_QUEUE         16 waiting requests, then "queue full"
+cache_mb                   LCOAN_CACHE_MB          512 MB of cached results
+threads                    LCOAN_THREADS           auto: free cores (cores minus the 1-minute
+                                                   load average), at least 1, at most 8
+=========================  ======================  ===========================================
+
+Why ``threads`` looks at the load: on a shared CPU, asking PyTorch for more threads than there are
+idle cores makes inference several times *slower* (measured here: a 64 x 64 x4 pass took 0.35 s
+with 1 thread and 2-7 s with 2 threads while two training runs used both cores).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def auto_threads() -> int:
+    """Cores not already busy (1-minute load average), between 1 and 8."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        busy = 0
+    return max(1, min(8, cores - busy))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    checkpoints: Path = ROOT / "checkpoints"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    max_upload_mb: int = 20
+    max_lr_pixels: int = 512 * 512
+    lcoan_tile: int = 256
+    dense_tile: int = 96
+    tile_overlap: int = 16
+    concurrency_limit: int = 1
+    max_queue: int = 16
+    cache_mb: int = 512
+    threads: int = field(default_factory=auto_threads)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        host = env.get("LCOAN_HOST") or ("0.0.0.0" if env.get("SPACE_ID") else d.host)
+        return cls(
+            checkpoints=Path(env["LCOAN_CHECKPOINTS"]) if env.get("LCOAN_CHECKPOINTS") else d.checkpoints,
+            host=host,
+            port=_int(env, "LCOAN_PORT", d.port),
+            max_upload_mb=_int(env, "LCOAN_MAX_UPLOAD_MB", d.max_upload_mb),
+            max_lr_pixels=_int(env, "LCOAN_MAX_LR_PIXELS", d.max_lr_pixels),
+            lcoan_tile=_int(env, "LCOAN_TILE", d.lcoan_tile, minimum=32),
+            dense_tile=_int(env, "LCOAN_DENSE_TILE", d.dense_tile, minimum=32),
+            concurrency_limit=_int(env, "LCOAN_CONCURRENCY", d.concurrency_limit),
+            max_queue=_int(env, "LCOAN_MAX_QUEUE", d.max_queue),
+            cache_mb=_int(env, "LCOAN_CACHE_MB", d.cache_mb),
+            threads=_int(env, "LCOAN_THREADS", d.threads),
+        )
+
+    def replace(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def size_policy(self) -> str:
+        """The size policy in words, shown in the UI and the API docs."""
+        side = int(self.max_lr_pixels ** 0.5)
+        return (f"Uploads up to {self.max_upload_mb} MB. The networks accept up to {self.max_lr_pixels:,} LR pixels "
+                f"(e.g. {side}x{side}; in *Degrade then restore* the input is the HR image, so up to scale² times "
+                f"more); larger images are refused with a message. LCoAN runs in one pass up to "
+                f"{self.lcoan_tile}x{self.lcoan_tile} LR pixels and in overlapping tiles of at most that size "
+                f"above. Dense NLA is quadratic in the number of pixels (a 256x256 LR pass takes minutes on a "
+                f"CPU): it runs in one pass up to {self.dense_tile * self.dense_tile:,} LR pixels "
+                f"({self.dense_tile}x{self.dense_tile}) and in overlapping tiles of at most "
+                f"{self.dense_tile}x{self.dense_tile} ({self.tile_overlap} px overlap) above, so its attention then "
+                "sees one tile at a time; the result table says which was done.")
+
+    def launch_kwargs(self) -> dict:
+        """Keyword arguments for ``demo.launch``: bind address, no share link, upload limit."""
+        return {"server_name": self.host, "server_port": self.port, "share": self.share,
+                "max_file_size": self.max_upload_bytes, "show_error": False}

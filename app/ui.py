@@ -1,0 +1,48 @@
+"""The app's layout: a header, then one tab per module of app/tabs, then the API endpoints.
+
+To add a tab, write ``app/tabs/<name>.py`` with ``build(service) -> None`` (it is called inside the
+``gr.Tab``) and add one line to :data:`TABS`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import gradio as gr
+
+from . import api
+from .service import ModelService
+from .settings import Settings
+from .tabs import superresolve
+
+TITLE = "LCoAN Studio"
+CITATION = ("G.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collaborative Attention for Single "
+            "Image Super-Resolution*, arXiv:2404.04922 (2024).")
+
+# (tab title, build function), in display order.
+TABS: list[tuple[str, Callable[[ModelService], None]]] = [
+    ("Super-resolve", superresolve.build),
+]
+
+
+def header(service: ModelService) -> None:
+    gr.Markdown(f"# {TITLE}\nSingle-image super-resolution with LCoAN (learnable sparse pattern + collaborative "
+                f"attention), compared with bicubic and a dense non-local baseline. Paper: {CITATION} "
+                "This is an independent PyTorch implementation, trained on CPU (small models).")
+    gr.Markdown(service.status(), elem_id="model-status")
+
+
+def build_demo(service: ModelService | None = None, settings: Settings | None = None) -> gr.Blocks:
+    """The whole app, queue configured (bounded), ready for ``launch(**settings.launch_kwargs())``."""
+    if service is None:
+        service = ModelService.from_settings(settings or Settings.from_env())
+    settings = service.settings
+    # delete_cache: Gradio's copies of uploads and results older than an hour go, checked hourly
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        header(service)
+        with gr.Tabs():
+            for title, build in TABS:
+                with gr.Tab(title):
+                    build(service)
+        api.register(service)
+    demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=settings.max_queue)
+    return demo

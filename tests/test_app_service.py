@@ -1,0 +1,255 @@
+"""The app's Gradio-free layer: compare (both modes, caching, tiling, size policy, errors), result
+files, zoom views, examples, settings. Tiny random checkpoints, real photographs from assets/."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lcoan
+from app.compare import (METHODS, balanced_tile, compare, load_input, lookup, method_tile, prepare, run_method,
+                         save_result)
+from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
+from app.outputs import OutputDir, safe_stem
+from app.service import LRUCache, ModelService, ServiceError
+from app.settings import Settings
+from app.views.superresolve import crops, method_crop, view_names, with_box, zoom_box
+from lcoan.degrade import bicubic_upscale, degrade
+from lcoan.evaluate import evaluate, find_samples
+from lcoan.inference import upscale_array
+from lcoan.io import LoadedImage, load_image
+from lcoan.metrics import psnr_y, ssim_y
+from tests.tiny_checkpoints import make_checkpoints
+
+ROCKET = EXAMPLES_DIR / "rocket_tower.png"
+BRICK = EXAMPLES_DIR / "brick_wall.png"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One PyTorch thread: on a loaded 2-core machine more threads make these tiny passes 10-30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4))
+
+
+@pytest.fixture()
+def service(ckpt) -> ModelService:
+    svc = ModelService(ckpt, settings=Settings(checkpoints=ckpt, threads=1))
+    yield svc
+    svc.close()
+
+
+def crop_of(path: Path, size: int) -> LoadedImage:
+    img = load_image(path)
+    return LoadedImage(img.rgb[:size, :size].copy(), None, "RGB", "PNG", img.grayscale)
+
+
+def test_degrade_mode_scores_match_lcoan_evaluate(service, tmp_path):
+    image = crop_of(ROCKET, 64)
+    c = compare(service, image, 2, "degrade")
+    assert list(c.results) == list(METHODS) and not c.skipped and not c.cached
+    hr = image.rgb
+    lr = degrade(hr, 2)
+    np.testing.assert_array_equal(c.prepared.lr, lr)
+    np.testing.assert_array_equal(c.results["bicubic"].rgb, bicubic_upscale(lr, 2))
+    np.testing.assert_array_equal(c.results["lcoan"].rgb, upscale_array(service.get("lcoan", 2).model, lr))
+    for r in c.results.values():
+        assert r.rgb.shape == hr.shape and r.rgb.dtype == np.uint8 and r.seconds >= 0
+        assert r.psnr == psnr_y(r.rgb, hr, 2) and r.ssim == ssim_y(r.rgb, hr, 2)
+    # the same numbers as the evaluation command on a folder holding this HR image
+    Image.fromarray(hr).save(tmp_path / "rocket.png")
+    samples = find_samples(tmp_path)
+    assert math.isclose(evaluate(None, samples, 2, progress=False)[0].psnr, c.results["bicubic"].psnr, rel_tol=1e-12)
+    score = evaluate(service.get("lcoan", 2).model, samples, 2, progress=False)[0]
+    assert math.isclose(score.psnr, c.results["lcoan"].psnr, rel_tol=1e-12)
+    assert math.isclose(score.ssim, c.results["lcoan"].ssim, rel_tol=1e-12)
+    report = c.report()
+    assert report["lr_size"] == [32, 32] and report["output_size"] == [64, 64]
+    assert set(report["methods"]) == set(METHODS) and report["methods"]["lcoan"]["psnr"] == c.results["lcoan"].psnr
+
+
+def test_results_are_cached_per_method(service):
+    image = crop_of(ROCKET, 48)
+    first = compare(service, image, 2, "degrade", ("bicubic", "lcoan"))
+    again = compare(service, image, 2, "degrade", ("bicubic", "lcoan"))
+    assert again.cached and again.results["lcoan"] is first.results["lcoan"]
+    more = compare(service, image, 2, "degrade")  # adding dense computes dense only
+    assert not more.cached and more.results["bicubic"] is first.results["bicubic"]
+    found = lookup(service, more.key)
+    assert found is not None and found.results["dense"] is more.results["dense"]
+    assert lookup(service, ("nope",)) is None
+    other = compare(service, image, 2, "upscale", ("lcoan",))  # another mode is another entry
+    assert other.results["lcoan"].rgb.shape == (96, 96, 3)
+
+
+def test_upscale_keeps_16_bit_alpha_and_grey_in_the_png(service):
+    photo = crop_of(ROCKET, 20).rgb.astype(np.uint16) * 257
+    alpha = np.tile(np.linspace(0, 65535, 20).astype(np.uint16), (20, 1))
+    image = LoadedImage(photo, alpha, "RGBA;16", "PNG", False)
+    c = compare(service, image, 2, "upscale")
+    for r in c.results.values():
+        assert r.rgb.dtype == np.uint16 and r.rgb.shape == (40, 40, 3) and r.alpha.shape == (40, 40)
+        assert r.psnr is None
+    back = load_image(save_result(service, c, "lcoan", "../../evil name.png"))
+    assert back.rgb.dtype == np.uint16 and back.alpha is not None
+    np.testing.assert_array_equal(back.rgb, c.results["lcoan"].rgb)
+    grey = compare(service, load_image(BRICK), 2, "upscale", ("bicubic",))
+    path = save_result(service, grey, "bicubic", "brick_wall.png")
+    assert path.name == "brick_wall_x2_bicubic.png" and Image.open(path).mode == "L"
+    assert path.parent.parent == service.outputs.path
+
+
+def test_size_policy_and_bad_inputs(ckpt, tmp_path):
+    small = ModelService(ckpt, settings=Settings(checkpoints=ckpt, threads=1, max_lr_pixels=40 * 40))
+    image = crop_of(ROCKET, 64)
+    with pytest.raises(ServiceError, match=r"64x64 = 4,096 pixels.*at most 1,600"):
+        compare(small, image, 2, "upscale")
+    assert compare(small, image, 2, "degrade", ("bicubic",)).prepared.lr.shape == (32, 32, 3)  # 32x32 LR fits
+    with pytest.raises(ServiceError, match="at least 20x20"):
+        prepare(crop_of(ROCKET, 16), 4, "degrade", 10**6)
+    with pytest.raises(ServiceError, match="mode must be"):
+        compare(small, image, 2, "sideways")
+    with pytest.raises(ServiceError, match="No LCoAN checkpoint for x3"):
+        compare(small, image, 3, "upscale")
+    with pytest.raises(ServiceError, match="methods must be"):
+        compare(small, image, 2, "upscale", ("magic",))
+    with pytest.raises(ServiceError, match="No image"):
+        load_input(None)
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture at all\n")
+    with pytest.raises(ServiceError, match="not an image"):
+        load_input(str(text))
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ServiceError, match="empty"):
+        load_input({"path": str(tmp_path / "empty.png")})
+    with pytest.raises(ServiceError, match="over the limit of 1,000 bytes"):
+        load_input(str(ROCKET), max_bytes=1000)
+
+
+def test_missing_checkpoints_are_reported_not_fatal(ckpt, tmp_path):
+    empty = ModelService(tmp_path / "nowhere")
+    assert empty.scales() == [] and "Missing: lcoan-*-x2" in empty.status()
+    with pytest.raises(ServiceError, match="No LCoAN checkpoints found"):
+        compare(empty, crop_of(ROCKET, 32), 2, "upscale")
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "lcoan-tiny-x2").symlink_to(ckpt / "lcoan-tiny-x2", target_is_directory=True)
+    partial = ModelService(only)
+    c = compare(partial, crop_of(ROCKET, 32), 2, "upscale")
+    assert list(c.results) == ["bicubic", "lcoan"] and "no Dense NLA checkpoint for x2" in c.skipped["dense"]
+    assert partial.missing() == ["lcoan-*-x4", "dense-*-x2", "dense-*-x4"]
+    assert any("not run" in str(row[-1]) for row in c.rows())
+
+
+def test_dense_runs_on_tiles_above_its_limit(ckpt):
+    settings = Settings(checkpoints=ckpt, threads=1, dense_tile=32, lcoan_tile=48)
+    svc = ModelService(ckpt, settings=settings)
+    image = crop_of(ROCKET, 64)
+    c = compare(svc, image, 2, "upscale")
+    dense, lc = c.results["dense"], c.results["lcoan"]
+    assert dense.tiles == 9 and dense.tile == balanced_tile(64, 64, 32, 16) and "one tile at a time" in dense.note
+    assert lc.tiles == 4 and lc.tile == 40
+    assert c.results["bicubic"].tiles == 1
+    # tiled result = the library's tiled inference with the same tile
+    np.testing.assert_array_equal(dense.rgb, upscale_array(svc.get("dense", 2).model, image.rgb, tile=dense.tile, overlap=16))
+    assert method_tile("dense", 30, 30, settings) == 30 and method_tile("dense", 100, 9, settings) == 100
+    progress = []
+    run_method(svc, c.prepared, "dense", lambda done, total: progress.append((done, total)))
+    assert progress[-1] == (9, 9)
+
+
+@pytest.mark.parametrize("length,max_side,expected", [(64, 96, 64), (192, 96, 75), (176, 96, 96), (300, 256, 158)])
+def test_balanced_tile(length, max_side, expected):
+    assert balanced_tile(length, 10, max_side, 16) == expected
+
+
+def test_progress_covers_zero_to_one(service):
+    seen = []
+    compare(service, crop_of(ROCKET, 40), 2, "degrade", progress=lambda f, what: seen.append((f, what)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and math.isclose(fractions[-1], 1.0)
+    assert any("Dense NLA" in what for _, what in seen)
+
+
+def test_zoom_views(service):
+    c = compare(service, crop_of(ROCKET, 48), 2, "degrade")
+    box = zoom_box(c, 1000, -5, 16)  # clamped into the 48x48 result, aligned to the scale
+    assert box == (16, 0, 48, 32)
+    assert zoom_box(c, None, None, 500) == (0, 0, 48, 48)
+    names = [n for _, n in view_names(c)]
+    assert names == ["input", "bicubic", "lcoan", "dense", "reference"]
+    gallery = crops(c, box, display=128)
+    assert len(gallery) == 5 and all(img.size == (128, 128) for img, _ in gallery)
+    assert "dB" in gallery[2][1]
+    np.testing.assert_array_equal(np.asarray(method_crop(c, "lcoan", box, display=32)), c.results["lcoan"].rgb[0:32, 16:48])
+    framed = with_box(c.results["lcoan"].rgb, None, box)
+    assert framed.size == (48, 48) and np.asarray(framed)[0, 30].tolist() == [255, 214, 0]
+    up = compare(service, crop_of(ROCKET, 24), 2, "upscale")
+    with pytest.raises(KeyError):
+        method_crop(up, "reference", zoom_box(up, None, None, 8))
+
+
+def test_examples_are_small_licensed_and_cannot_escape():
+    found = available()
+    assert [e.file for e, _ in found] == [e.file for e in EXAMPLES]
+    for _, path in found:
+        assert path.stat().st_size < 200 * 1024
+        w, h = Image.open(path).size
+        assert 128 <= min(w, h) and max(w, h) <= 256
+    readme = (EXAMPLES_DIR.parent / "README.md").read_text()
+    assert all(e.file in readme for e in EXAMPLES)
+    for bad in ("../README.md", "/etc/passwd", "examples/../../app.py", "", "rocket_tower.png/..", None):
+        with pytest.raises(ServiceError):
+            example_path(bad)
+
+
+def test_example_links_outside_the_folder_are_refused(tmp_path):
+    (tmp_path / "rocket_tower.png").symlink_to(ROCKET.parent.parent.parent / "app.py")
+    with pytest.raises(ServiceError, match="not available"):
+        example_path("rocket_tower.png", folder=tmp_path)
+
+
+def test_output_dir_keeps_the_newest_and_cleans_up():
+    out = OutputDir(keep=2)
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    paths = [out.save_png(f"r{i}", rgb) for i in range(3)]
+    assert not paths[0].exists() and paths[1].exists() and paths[2].exists() and len(out) == 2
+    out.cleanup()
+    assert not out.path.exists()
+    out.cleanup()  # idempotent
+    assert safe_stem("../../etc/passwd") == "passwd" and safe_stem("a b/c d.png") == "c_d"
+    assert safe_stem("...") == "image" and safe_stem(None) == "image"
+
+
+def test_lru_cache_is_bounded_by_bytes():
+    cache = LRUCache(capacity=10, max_bytes=250)
+    for i in range(4):
+        cache.put(i, np.zeros(100, np.uint8))
+    assert len(cache) == 2 and cache.get(0) is None and cache.get(3) is not None and cache.nbytes == 200
+    cache.put("huge", np.zeros(1000, np.uint8))  # the newest entry stays even when alone too large
+    assert len(cache) == 1 and cache.get("huge") is not None
+
+
+def test_settings_from_env_and_cli():
+    s = Settings.from_env({})
+    assert s.host == "127.0.0.1" and s.port == 7860 and not s.share and s.threads >= 1
+    assert Settings.from_env({"SPACE_ID": "user/space"}).host == "0.0.0.0"
+    assert Settings.from_env({"SPACE_ID": "x", "LCOAN_HOST": "10.0.0.1"}).host == "10.0.0.1"
+    env = Settings.from_env({"LCOAN_CHECKPOINTS": "/x", "LCOAN_PORT": "9000", "LCOAN_MAX_UPLOAD_MB": "5"})
+    assert env.checkpoints == Path("/x") and env.port == 9000 and env.max_upload_bytes == 5 * 1024 * 1024
+    with pytest.raises(ValueError, match="LCOAN_PORT must be an integer"):
+        Settings.from_env({"LCOAN_PORT": "http"})
+    kwargs = s.launch_kwargs()
+    assert kwargs["share"] is False and kwargs["server_name"] == "127.0.0.1" and kwargs["max_file_size"] == 20 * 2**20
