@@ -19,7 +19,7 @@ def describe(insp: Inspection, y: int, x: int, att: dict, stats: dict) -> str:
     pos = insp.lcoan.position(y, x)
     h, w = insp.size
     lines = [
-        f"**Query (row {y}, col {x})** of the {w}x{h} traced LR map (position {pos:,}) · cluster "
+        f"**Query (row {y}, col {x})** of the traced LR map ({h} rows x {w} cols; position {pos:,}) · cluster "
         f"{int(p.codes[0][pos])} · window {p.window_of(pos) + 1} of {p.num_windows} · LSP gives it "
         f"**{len(att['keys']):,} keys** ({len(att['keys']) / insp.n:.1%} of N) · largest weight {att['weights'].max():.3g}.",
         f"**Attention-mass recall: {att['recall']:.3f}** for this query: with LCoAN's own embeddings, the share of "
@@ -37,18 +37,18 @@ def build(service) -> None:
     inspector: InspectService = inspector_for(service)
     gr.Markdown("Click a pixel of the image to choose the query (a position of the LR feature map). Bright: "
                 "the keys the sparse pattern gives it, coloured by weight; dimmed: positions it never sees.")
-    src = source_panel(inspector)
+    src = source_panel(inspector, "attention")
     with gr.Row():
         with gr.Column():
             image = gr.Image(label="LSP attention of the query (click to choose another)", format="png",
-                             interactive=False, height=520)
+                             interactive=False, height=520, elem_id="attention-overlay")
             with gr.Row():
                 qy = gr.Number(label="query row (LR)", precision=0, value=None, minimum=0)
                 qx = gr.Number(label="query col (LR)", precision=0, value=None, minimum=0)
                 log = gr.Checkbox(label="log colour scale", value=False)
                 go = gr.Button("Show", variant="secondary")
         with gr.Column():
-            info = gr.Markdown()
+            info = gr.Markdown(elem_id="attention-info")
             recall = gr.Plot(label="Attention-mass recall")
     contributions = gr.Plot(label="LCoAN: each group's contribution")
     dense = gr.Plot(label="Dense NLA: each layer's attention for the same query")

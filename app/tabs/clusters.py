@@ -39,12 +39,12 @@ def build(service) -> None:
     gr.Markdown("Every LR feature position is embedded by a 3x3 conv, L2-normalised and assigned to the "
                 "nearest of K learned centroids (cosine similarity). Sorting positions by cluster id and cutting "
                 "the sequence into windows gives the sparse pattern. Click the map to pick a cluster.")
-    src = source_panel(inspector)
-    info = gr.Markdown()
+    src = source_panel(inspector, "clusters")
+    info = gr.Markdown(elem_id="clusters-info")
     with gr.Row():
         with gr.Column():
             overlay = gr.Image(label="Cluster of each LR position (click to pick a cluster)", format="png",
-                               interactive=False, height=520)
+                               interactive=False, height=520, elem_id="clusters-overlay")
             opacity = gr.Slider(0, 1, value=0.6, step=0.05, label="Cluster colour opacity")
         sizes = gr.Plot(label="Cluster sizes")
     with gr.Row():

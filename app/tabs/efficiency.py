@@ -42,7 +42,7 @@ def build(service) -> None:
                 "`scaled_dot_product_attention` over N x N in every group; 'LSP in every group' clusters, sorts "
                 "and computes windowed weights per group; LCoA does that once and lets every group reuse the "
                 f"weights. Inputs above {MAX_POSITIONS:,} LR positions are measured on a centre crop of that size.")
-    src = source_panel(inspector)
+    src = source_panel(inspector, "efficiency")
     run = gr.Button("Measure on this input", variant="primary")
     info = gr.Markdown()
     plot = gr.Plot(label="Non-local time, this input")

@@ -27,7 +27,7 @@ def build(service) -> None:
                 "it (Collaborative Attention). Sorted by cluster, it is a band: each window of W queries sees "
                 "only its own and the two neighbouring windows. Dense NLA computes a full N x N matrix at every "
                 "layer; the redundancy matrix shows how alike those layers are, which is what CoA exploits.")
-    src = source_panel(inspector)
+    src = source_panel(inspector, "similarity")
     with gr.Row():
         span = gr.Dropdown(SPANS, value=0, label="Show", scale=1)
         start = gr.Slider(0, inspector.max_positions - 1, value=0, step=1, scale=3,

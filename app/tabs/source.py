@@ -58,19 +58,23 @@ def _shared_state() -> gr.State:
     return _SHARED[key]
 
 
-def source_panel(inspector: InspectService, examples: bool = True) -> Source:
-    """Build the input row inside the current tab and link it to the other tabs' panels."""
+def source_panel(inspector: InspectService, name: str, examples: bool = True) -> Source:
+    """Build the input row inside the current tab and link it to the other tabs' panels.
+
+    ``name`` prefixes the components' elem_ids (``<name>-source-image``, ...).
+    """
     tab = gr.context.Context.block
     scales = inspector.scales()
     with gr.Row(equal_height=False):
         image = gr.Image(label="Low-resolution input (the model's input)", type="filepath",
-                         sources=["upload", "clipboard"], height=220, scale=2)
+                         sources=["upload", "clipboard"], height=220, scale=2, elem_id=f"{name}-source-image")
         with gr.Column(scale=1, min_width=220):
             scale = gr.Dropdown([(f"x{s}", s) for s in scales], value=scales[0] if scales else None,
-                                label="Scale (checkpoint)", interactive=bool(scales))
+                                label="Scale (checkpoint)", interactive=bool(scales), elem_id=f"{name}-source-scale")
             region = gr.Radio(REGION_CHOICES, value="downscale",
                               label=f"Inputs above {MAX_POSITIONS:,} LR positions are traced on",
-                              info="dense attention and per-query rows grow with N, so large inputs are reduced")
+                              info="dense attention and per-query rows grow with N, so large inputs are reduced",
+                              elem_id=f"{name}-source-region")
             if not scales:
                 gr.Markdown(f"**No LCoAN checkpoint found in `{inspector.models.folder}`.** "
                             "Set LCOAN_CHECKPOINTS or export one (see README).")
