@@ -50,6 +50,8 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: 
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:  # data on disk before the rename, as in atomic_write_bytes
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -92,7 +94,35 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
             metadata = f.metadata() or {}
         return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}){_kind_hint(path)}") from None
+
+
+def _kind_hint(path: Path) -> str:
+    """Name the usual wrong file: a pickled PyTorch checkpoint renamed .safetensors (never unpickled here)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return ""
+    if head.startswith(b"PK\x03\x04"):
+        return "; it is a zip archive, as torch.save writes: pickled checkpoints are refused, only safetensors is loaded"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "; it is a Python pickle: pickled checkpoints are refused, only safetensors is loaded"
+    return ""
+
+
+def min_values(cfg: LCoANConfig) -> int:
+    """A lower bound on the number of values in the weights of the network ``cfg`` describes.
+
+    Every residual block has two C x C 3x3 convs, every group one more, plus conv_after_body; LSP adds
+    at least one centroid bank. Used to refuse a config that claims a huge network before building it
+    (building allocates and initialises every tensor): no legitimate weights file holds fewer values.
+    """
+    c = cfg.num_feat
+    n = 9 * c * c * (cfg.num_groups * (2 * cfg.num_blocks + 1) + 1)
+    if cfg.attention == "lsp":
+        n += cfg.rounds * cfg.num_clusters * cfg.match_dim
+    return n
 
 
 def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -130,6 +160,10 @@ def load(folder: str | os.PathLike, device: str | torch.device = "cpu") -> LCoAN
     if embedded != cfg:
         diff = [k for k in cfg.to_dict() if cfg.to_dict()[k] != embedded.to_dict()[k]]
         raise CheckpointError(f"{folder / CONFIG} disagrees with the config stored in the weights on: {', '.join(diff)}")
+    held = sum(v.numel() for v in state.values())
+    if min_values(cfg) > held:
+        raise CheckpointError(f"{folder / CONFIG} describes a network of at least {min_values(cfg):,} values but "
+                              f"{folder / WEIGHTS} holds only {held:,}: tampered or mismatched checkpoint")
     model = LCoAN(cfg)
     check_state(model, state, str(folder / WEIGHTS))
     model.load_state_dict(state, strict=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +14,14 @@ SCALES: tuple[int, ...] = (2, 3, 4)
 
 class ConfigError(ValueError):
     """A configuration that cannot describe a valid network (clear, user-facing message)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -43,21 +52,34 @@ class LCoANConfig:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        if self.scale not in SCALES:
+        # Types are checked too: a config.json from an untrusted checkpoint folder must be refused
+        # here with a ConfigError, not fail later inside the network (or silently, e.g. "yes" as a bool).
+        if not _is_int(self.scale) or self.scale not in SCALES:
             raise ConfigError(f"scale must be one of {SCALES}, got {self.scale!r}")
-        if self.attention not in ATTENTION_KINDS:
+        if not isinstance(self.attention, str) or self.attention not in ATTENTION_KINDS:
             raise ConfigError(f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
         for key in ("num_feat", "num_groups", "num_blocks", "num_clusters", "window", "rounds",
                     "match_reduction"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        if not _is_int(self.kmeans_init_iters) or self.kmeans_init_iters < 0:
+            raise ConfigError(f"kmeans_init_iters must be a non-negative integer, got {self.kmeans_init_iters!r}")
+        for key in ("share_pattern", "freeze_centroids"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        for key in ("ema_decay", "attn_res_scale", "group_res_scale"):
+            if not _is_finite_number(getattr(self, key)):
+                raise ConfigError(f"{key} must be a finite number, got {getattr(self, key)!r}")
+        if not isinstance(self.name, str):
+            raise ConfigError(f"name must be a string, got {self.name!r}")
         if self.num_feat % self.match_reduction:
             raise ConfigError("num_feat must be divisible by match_reduction")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if len(self.rgb_mean) != 3:
-            raise ConfigError("rgb_mean needs three values")
+        if isinstance(self.rgb_mean, (str, bytes)) or not hasattr(self.rgb_mean, "__len__") \
+                or len(self.rgb_mean) != 3 or not all(_is_finite_number(v) for v in self.rgb_mean):
+            raise ConfigError(f"rgb_mean needs three finite numbers, got {self.rgb_mean!r}")
         object.__setattr__(self, "rgb_mean", tuple(float(v) for v in self.rgb_mean))
 
     @property
@@ -86,11 +108,13 @@ class LCoANConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         kwargs = dict(data)
-        if "rgb_mean" in kwargs:
-            kwargs["rgb_mean"] = tuple(kwargs["rgb_mean"])
         try:
+            if isinstance(kwargs.get("rgb_mean"), list):
+                kwargs["rgb_mean"] = tuple(kwargs["rgb_mean"])
             return cls(**kwargs)
-        except TypeError as exc:
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid config: {exc}") from None
 
     @classmethod

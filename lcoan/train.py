@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -87,14 +88,13 @@ def save_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer, step
 
 def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
                 gen: torch.Generator) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+    tensors, metadata = checkpoint.load_state(Path(path))  # CheckpointError if unreadable
     if metadata.get("format") != "lcoan-resume/1":
         raise checkpoint.CheckpointError(f"{path} is not an LCoAN resume state")
-    info = json.loads(metadata["info"])
-    tensors = load_file(str(path))
+    try:
+        info = json.loads(metadata["info"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise checkpoint.CheckpointError(f"{path}: resume metadata is unreadable ({exc})") from None
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     checkpoint.check_state(model, model_state, str(path))
     model.load_state_dict(model_state, strict=True)
@@ -103,7 +103,9 @@ def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
         if k.startswith("optim."):
             _, idx, name = k.split(".", 2)
             per_param.setdefault(int(idx), {})[name] = v
-    optim.load_state_dict({"state": per_param, "param_groups": info["param_groups"]})
+    groups = [dict(g, betas=tuple(g["betas"])) if isinstance(g.get("betas"), list) else g
+              for g in info["param_groups"]]  # JSON turned the betas tuple into a list
+    optim.load_state_dict({"state": per_param, "param_groups": groups})
     gen.set_state(tensors["rng.sampler"])
     torch.set_rng_state(tensors["rng.torch"])
     return info
@@ -143,12 +145,28 @@ def read_log(path: Path, upto: int) -> list[dict]:
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    """Rewrite the whole log atomically (temporary file + rename, like the resume state)."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    checkpoint.atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def remove_stale_temp_files(out: Path) -> list[Path]:
+    """Temporary files a killed run left behind (an atomic write interrupted before its rename).
+
+    Only called at start-up by the process that owns the run folder: the complete files they
+    were meant to replace are still in place, so these are garbage.
+    """
+    patterns = [(out / RESUME).parent.glob(f".{Path(RESUME).name}.*.tmp"), out.glob(".log.csv.*.tmp"),
+                out.glob("log.tmp")]  # log.tmp: the name older versions used
+    removed = []
+    for found in patterns:
+        for p in found:
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def plot_log(rows: list[dict], path: Path, title: str) -> None:
@@ -263,9 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     model = LCoAN(cfg).to(device)
     optim = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999))
     resume_path = opts.out / RESUME
+    if main_proc:
+        stale = remove_stale_temp_files(opts.out)
+        if stale:
+            print(f"removed {len(stale)} temporary file(s) left by an interrupted save", flush=True)
     step, train_seconds, note = 0, 0.0, ""
     if resume_path.exists():
-        info = load_resume(resume_path, model, optim, gen)
+        try:
+            info = load_resume(resume_path, model, optim, gen)
+        except checkpoint.CheckpointError as exc:
+            raise SystemExit(f"cannot resume: {exc}; move it away to start from scratch") from None
         if LCoANConfig.from_dict(info["config"]) != cfg:
             raise SystemExit(f"{resume_path} was made with a different config; use another --out")
         step, train_seconds = info["step"], info["train_seconds"]
@@ -321,8 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"step": step, "loss": f"{np.mean(losses):.5f}", "lr": f"{lr_now:.3e}", "val_psnr": val,
                          "elapsed_s": f"{train_seconds:.0f}", "s_per_it": f"{(now - started) / run_steps:.3f}"})
             losses = []
-            save_resume(resume_path, model, optim, step, gen, dict(meta, train_seconds=train_seconds))
+            # Log first, then the resume state: a kill between the two leaves log rows past the saved
+            # step, which read_log drops on resume (they are redone), never a step missing from the log.
             write_log(log_path, rows)
+            save_resume(resume_path, model, optim, step, gen, dict(meta, train_seconds=train_seconds))
             if val:
                 bar.write(f"step {step}: validation Y-PSNR {val} dB")
                 plot_log(rows, opts.out / "curve.png", f"{opts.out.name}: {cfg.attention}, x{cfg.scale}")
