@@ -12,7 +12,7 @@ import gradio as gr
 from . import api
 from .service import ModelService
 from .settings import Settings
-from .tabs import superresolve
+from .tabs import about, attention, clusters, efficiency, similarity, superresolve
 
 TITLE = "LCoAN Studio"
 CITATION = ("G.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collaborative Attention for Single "
@@ -21,6 +21,7 @@ CITATION = ("G.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collabora
 # (tab title, build function), in display order.
 TABS: list[tuple[str, Callable[[ModelService], None]]] = [
     ("Super-resolve", superresolve.build),
+    *((m.TITLE, m.build) for m in (clusters, attention, similarity, efficiency, about)),
 ]
 
 
