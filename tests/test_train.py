@@ -95,15 +95,32 @@ def test_finetune_from_x2_copies_matching_tensors(tmp_path, capsys):
     assert "initialised from" in said and "upsample.2.weight" in said
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_torchrun_two_processes_gloo(tmp_path):
     """DistributedDataParallel on CPU: two processes train a few steps and rank 0 exports."""
+    import signal
+
     data = smooth_images(tmp_path / "data")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
            "-m", "lcoan.train", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
            "--iters", "3", "--batch", "2", "--patch", "16", "--val-split", "3", "--val-hr-size", "32",
            "--save-every", "3", "--val-every", "3", "--export", str(tmp_path / "ck")]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "world_size" in lcoan.checkpoint.load_info(tmp_path / "ck")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # no stray workers left behind
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 240 s: {err[-2000:]}")
+    assert proc.returncode == 0, err[-2000:]
     assert lcoan.checkpoint.load_info(tmp_path / "ck")["world_size"] == 2
