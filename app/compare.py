@@ -120,7 +120,7 @@ class Comparison:
         """The metrics table: method, time (s), PSNR (dB), SSIM, how it ran."""
         rows = []
         for r in self.results.values():
-            rows.append([r.label, round(r.seconds, 2), _fmt(r.psnr, 2), _fmt(r.ssim, 4), r.note])
+            rows.append([r.label, round(r.seconds, 3), _fmt(r.psnr, 2), _fmt(r.ssim, 4), r.note])
         for method, why in self.skipped.items():
             rows.append([LABELS[method], None, None, None, f"not run: {why}"])
         return rows

@@ -161,7 +161,7 @@ class ModelService:
         text = f"Models loaded from `{self.folder}`: {loaded}."
         missing = self.missing()
         if missing:
-            text += (f" Missing: {', '.join(missing)} (the comparisons that need them are skipped; export "
+            text += (f" Missing: {', '.join(f'`{m}`' for m in missing)} (the comparisons that need them are skipped; export "
                      "checkpoints there or set LCOAN_CHECKPOINTS).")
         if self.problems:
             text += " Not loaded: " + "; ".join(self.problems)

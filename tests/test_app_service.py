@@ -140,7 +140,7 @@ def test_size_policy_and_bad_inputs(ckpt, tmp_path):
 
 def test_missing_checkpoints_are_reported_not_fatal(ckpt, tmp_path):
     empty = ModelService(tmp_path / "nowhere")
-    assert empty.scales() == [] and "Missing: lcoan-*-x2" in empty.status()
+    assert empty.scales() == [] and "Missing: `lcoan-*-x2`" in empty.status()
     with pytest.raises(ServiceError, match="No LCoAN checkpoints found"):
         compare(empty, crop_of(ROCKET, 32), 2, "upscale")
     only = tmp_path / "only"

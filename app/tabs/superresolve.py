@@ -122,10 +122,10 @@ def build(service: ModelService) -> None:
                 window = gr.Slider(8, 128, value=32, step=8, label="Zoom window (LR pixels)")
             slider = gr.ImageSlider(label="Zoomed region (drag the handle)", format="png", elem_id="sr-slider",
                                     max_height=480)
-            gallery = gr.Gallery(label="The same region in every view", format="png", columns=5, height=280,
+            gallery = gr.Gallery(label="The same region in every view", format="png", columns=5, height=230,
                                  object_fit="contain", elem_id="sr-crops")
             full = gr.Image(label="LCoAN result: click to choose the zoom region", format="png",
-                            interactive=False, elem_id="sr-full")
+                            interactive=False, height=420, elem_id="sr-full")
     state = gr.State(None)  # {"key": comparison key in the service cache, "x", "y"}: small, no arrays
 
     @guarded
