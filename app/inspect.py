@@ -262,7 +262,8 @@ class InspectService:
             values = p.recall_many(pos)
             return {"positions": pos, "values": values, "mean": float(values.mean()),
                     "median": float(values.median()), "min": float(values.min()),
-                    "samples": int(len(pos)), "keys_share": min(1.0, 3 * p.window / p.n)}
+                    "samples": int(len(pos)), "keys_share": min(1.0, 3 * p.window / p.n),
+                    "query_norm": float(p.query.norm(dim=-1).mean())}
         return insp.memo(("recall", count), compute)
 
     def band(self, insp: Inspection, start: int = 0, stop: int | None = None, bins: int = 384) -> tuple[Tensor, Tensor]:
@@ -383,7 +384,8 @@ class InspectService:
             variants = {dense_label: dense_nla, **variants}
         results = interleaved_medians(variants, repeats, budget_s)
         out = {"size": list(region.size), "positions": region.size[0] * region.size[1], "groups": g,
-               "window": lcoan.cfg.window, "region": region.note if region.mode != "full" else "",
+               "window": lcoan.cfg.window,
+               "region": region.note.replace("Traced on", "Measured on", 1) if region.mode != "full" else "",
                "threads": torch.get_num_threads(), "results": results}
         if dense_label:
             out["saving"] = 1.0 - results["LCoA (LSP once + CoA)"]["seconds"] / results[dense_label]["seconds"]

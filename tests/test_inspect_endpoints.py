@@ -56,7 +56,7 @@ def test_clusters_and_members(server):
     assert k == int(sizes_k.argmax())
     members, strip, data = client.predict(**_args(paths["photo"]), cluster=k, api_name="/cluster_members")
     assert data["positions"] == torch.nonzero(trace.patterns[0].codes[0] == k)[:, 0].tolist()
-    assert Image.open(members).size == (14 * f, 12 * f) and Image.open(strip).size[1] == 72
+    assert Image.open(members).size == (14 * f, 12 * f) and Image.open(strip).size[1] == 54
     fig = client.predict(**_args(paths["photo"]), method="pca", cluster=k, api_name="/cluster_projection")
     assert fig is not None
 
@@ -121,7 +121,9 @@ def test_efficiency_endpoint(server):
 
 
 @pytest.mark.skipif(not EXAMPLE.exists(), reason="bundled example assets/examples/brick_wall.png not present")
-def test_bundled_example_is_traced_whole_when_it_fits(server):
+def test_bundled_example_above_the_limit_is_traced_on_a_downscale(server):
     client, _, _ = server
     _, _, info, _ = client.predict(**_args(EXAMPLE), opacity=0.6, api_name="/clusters")
-    assert "192x192" in info or "whole" in info
+    assert "downscale of the whole 192x192 input to 128x128" in info  # 36,864 > 16,384 positions
+    _, _, info, _ = client.predict(**{**_args(EXAMPLE), "region": "crop"}, opacity=0.6, api_name="/clusters")
+    assert "centre 128x128 crop" in info

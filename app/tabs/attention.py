@@ -25,7 +25,10 @@ def describe(insp: Inspection, y: int, x: int, att: dict, stats: dict) -> str:
         f"**Attention-mass recall: {att['recall']:.3f}** for this query: with LCoAN's own embeddings, the share of "
         f"the dense softmax (over all {insp.n:,} positions) that falls on the keys the sparse pattern gave it. "
         f"Over {stats['samples']} sampled queries: mean **{stats['mean']:.3f}**, median {stats['median']:.3f}, "
-        f"min {stats['min']:.3f} (a query sees {stats['keys_share']:.1%} of the positions).",
+        f"min {stats['min']:.3f}. A query sees {stats['keys_share']:.1%} of the positions, so an attention that "
+        f"is still flat (untrained, or embeddings of small norm) scores about {stats['keys_share']:.3f}; "
+        f"concentrated attention whose mass the clusters capture scores near 1. Scores are q · k̂ with a unit key, "
+        f"so they lie within ±|q|; here the mean |q| is {stats['query_norm']:.2f}.",
         "Under CoA the weights are the same matrix in every group; what differs per group is its own value "
         "projection, hence its contribution (below). The dense model has a different N x N matrix per layer.",
         insp.region.note,

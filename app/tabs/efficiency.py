@@ -17,7 +17,8 @@ CURVE = ROOT / "benchmarks" / "nonlocal_time.png"
 
 def describe(report: dict) -> str:
     res = report["results"]
-    lines = [f"Measured just now on this machine ({report['threads']} threads), inference, batch 1, float32; "
+    threads = f"{report['threads']} thread{'' if report['threads'] == 1 else 's'}"
+    lines = [f"Measured just now on this machine ({threads}), inference, batch 1, float32; "
              f"median of up to 3 runs each, timed round robin. Features: this image's head features at "
              f"{report['size'][1]}x{report['size'][0]} LR ({report['positions']:,} positions), {report['groups']} groups, "
              f"W = {report['window']}."]
@@ -42,7 +43,7 @@ def build(service) -> None:
                 "`scaled_dot_product_attention` over N x N in every group; 'LSP in every group' clusters, sorts "
                 "and computes windowed weights per group; LCoA does that once and lets every group reuse the "
                 f"weights. Inputs above {MAX_POSITIONS:,} LR positions are measured on a centre crop of that size.")
-    src = source_panel(inspector, "efficiency")
+    src = source_panel(inspector, "efficiency", show_region=False)
     run = gr.Button("Measure on this input", variant="primary")
     info = gr.Markdown()
     plot = gr.Plot(label="Non-local time, this input")

@@ -58,7 +58,7 @@ def _shared_state() -> gr.State:
     return _SHARED[key]
 
 
-def source_panel(inspector: InspectService, name: str, examples: bool = True) -> Source:
+def source_panel(inspector: InspectService, name: str, examples: bool = True, show_region: bool = True) -> Source:
     """Build the input row inside the current tab and link it to the other tabs' panels.
 
     ``name`` prefixes the components' elem_ids (``<name>-source-image``, ...).
@@ -74,7 +74,7 @@ def source_panel(inspector: InspectService, name: str, examples: bool = True) ->
             region = gr.Radio(REGION_CHOICES, value="downscale",
                               label=f"Inputs above {MAX_POSITIONS:,} LR positions are traced on",
                               info="dense attention and per-query rows grow with N, so large inputs are reduced",
-                              elem_id=f"{name}-source-region")
+                              elem_id=f"{name}-source-region", visible=show_region)
             if not scales:
                 gr.Markdown(f"**No LCoAN checkpoint found in `{inspector.models.folder}`.** "
                             "Set LCOAN_CHECKPOINTS or export one (see README).")
