@@ -77,3 +77,22 @@ def test_time_nonlocal(service):
     assert report["positions"] == 100 and len(report["results"]) == 3
     assert all(r["seconds"] > 0 and r["runs"] >= 1 for r in report["results"].values())
     assert "saving" in report
+
+
+@pytest.mark.slow
+def test_umap_projection_with_progress(service):
+    """umap-learn is imported only here (30 s the first time on a machine: numba compiles)."""
+    insp = service.inspect(textured(12, 14), 2)
+    seen = []
+    proj = service.projection(insp, "umap", count=100, progress=lambda f, d: seen.append(f))
+    assert proj["points"].shape == (100, 2) and proj["centroids"].shape == (8, 2)
+    assert seen[0] < seen[-1] == 1.0 and "UMAP" in proj["note"]
+
+
+def test_umap_is_not_imported_at_start_up():
+    import subprocess
+    import sys
+    code = ("import sys, app.ui, app.tabs.clusters, app.inspect; "
+            "print('umap' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"]
