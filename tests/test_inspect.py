@@ -96,3 +96,13 @@ def test_umap_is_not_imported_at_start_up():
             "print('umap' in sys.modules, 'numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_interleaved_medians_budget_spares_fast_variants():
+    import time as _time
+
+    from app.inspect import interleaved_medians
+    out = interleaved_medians({"slow": lambda: _time.sleep(0.6), "fast": lambda: _time.sleep(0.001)},
+                              repeats=3, budget_s=1.0)
+    assert out["fast"]["runs"] == 3 and 1 <= out["slow"]["runs"] < 3
+    assert out["slow"]["seconds"] >= 0.6 > out["fast"]["seconds"]
