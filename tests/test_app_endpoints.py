@@ -136,3 +136,11 @@ def test_app_py_flags():
     assert flags.port == 8000 and flags.host == "0.0.0.0" and not flags.share
     assert not main.settings_from(main.parse_args([]), base).share
     assert main.settings_from(main.parse_args(["--share"]), base).share
+
+
+def test_uploads_over_the_limit_are_refused_by_the_server(app, tmp_path):
+    _, client, _ = app  # launched with max_upload_mb=2
+    big = tmp_path / "big.png"
+    big.write_bytes(PNG_MAGIC + bytes(3 * 1024 * 1024))
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        client.predict(handle_file(str(big)), 2, "lcoan", api_name="/superresolve")
