@@ -3,8 +3,9 @@ zoom, check an error message, and save docs/screenshots/superresolve.png.
 
 Needs the Debian ``chromium`` package (/usr/bin/chromium) and the ``playwright`` Python package
 (requirements.txt); skips with the reason when either is missing. Uses the checkpoints in
-LCOAN_CHECKPOINTS or checkpoints/ when they hold LCoAN models (so the screenshot shows real
-results), else tiny random ones.
+LCOAN_CHECKPOINTS or checkpoints/ when they hold LCoAN models, and then writes the screenshot to
+docs/screenshots/. Otherwise it uses tiny random models, whose pictures are noise, and saves the
+screenshot in the test's temporary folder, so the committed one is never replaced by noise.
 """
 from __future__ import annotations
 
@@ -38,12 +39,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def checkpoint_folder(tmp_path_factory) -> Path:
+def checkpoint_folder(tmp_path_factory) -> tuple[Path, bool]:
+    """(folder, real): trained checkpoints when there are some, else tiny random ones."""
     for folder in (os.environ.get("LCOAN_CHECKPOINTS"), ROOT / "checkpoints"):
         if folder and any(Path(folder).glob("lcoan-*-x[234]")):
-            return Path(folder)
+            return Path(folder), True
     from tests.tiny_checkpoints import make_checkpoints
-    return make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4))
+    return make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4)), False
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +55,20 @@ def url(tmp_path_factory):
     from app.ui import build_demo
 
     before = torch.get_num_threads()
-    folder = checkpoint_folder(tmp_path_factory)
+    folder, real = checkpoint_folder(tmp_path_factory)
     settings = Settings(checkpoints=folder, port=free_port(), threads=1)
     service = ModelService.from_settings(settings)
     demo = build_demo(service)
     demo.launch(**settings.launch_kwargs(), prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{settings.port}"
+    yield f"http://127.0.0.1:{settings.port}", real
     demo.close()
     service.close()
     torch.set_num_threads(before)
 
 
 def test_upload_run_zoom_and_screenshot(url, tmp_path):
+    url, real = url
+    screenshot = SCREENSHOT if real else tmp_path / SCREENSHOT.name
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -96,8 +100,8 @@ def test_upload_run_zoom_and_screenshot(url, tmp_path):
                 "(old) => { const i = document.querySelector('#sr-slider img'); return i && i.src !== old; }",
                 arg=before, timeout=30_000)
 
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
 
             # an unreadable upload gives the loader's message, not a stack trace
             bad = tmp_path / "notes.png"
@@ -108,4 +112,4 @@ def test_upload_run_zoom_and_screenshot(url, tmp_path):
             page.get_by_text("not an image").first.wait_for(timeout=30_000)
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000

@@ -3,7 +3,6 @@ files, zoom views, examples, settings. Tiny random checkpoints, real photographs
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-import lcoan
 from app.compare import (METHODS, balanced_tile, compare, load_input, lookup, method_tile, prepare, run_method,
                          save_result)
 from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
