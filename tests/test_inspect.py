@@ -106,3 +106,16 @@ def test_interleaved_medians_budget_spares_fast_variants():
                               repeats=3, budget_s=1.0)
     assert out["fast"]["runs"] == 3 and 1 <= out["slow"]["runs"] < 3
     assert out["slow"]["seconds"] >= 0.6 > out["fast"]["seconds"]
+
+
+def test_without_a_dense_checkpoint_the_lcoan_views_still_work(tmp_path):
+    import lcoan
+    lcoan.save(lcoan.create_model(lcoan.preset("tiny", scale=4, attention="lsp")), tmp_path / "lcoan-tiny-x4")
+    service = InspectService(ModelService(tmp_path))
+    insp = service.inspect(textured(9, 10), 4)
+    assert not insp.has_dense and insp.dense is None and "dense" not in insp.labels
+    assert service.redundancy(insp) is None
+    maps = service.sampled_maps(insp, count=10)
+    assert maps["dense"] == [] and maps["lcoan"].shape == (10, 10)
+    report = service.time_nonlocal(textured(9, 10), 4, repeats=1, budget_s=1)
+    assert len(report["results"]) == 2 and "saving" not in report
