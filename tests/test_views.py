@@ -11,7 +11,7 @@ from app.views import attention as A
 from app.views import clusters as C
 from app.views import efficiency as E
 from app.views import similarity as S
-from app.views.common import display_factor, display_to_position, enlarge, palette
+from app.views.common import display_factor, display_to_position, enlarge, palette, srgb_to_lab
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,17 @@ def traced():
     return out, image[0].permute(1, 2, 0).numpy()
 
 
-def test_palette_keeps_neighbouring_ids_apart():
-    pal = palette(128).astype(float)
-    assert len({tuple(c) for c in pal}) == 128
-    for step in (1, 2, 3):
-        d = np.linalg.norm(pal[step:] - pal[:-step], axis=1)
-        assert d.min() > 60, (step, d.min())
+def test_palette_keeps_ids_apart():
+    pal = palette(128)
+    assert pal.shape == (128, 3) and len({tuple(c) for c in pal}) == 128
+    lab = srgb_to_lab(pal)
+    dist = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.eye(128) * 1e9
+    assert dist.min() > 15  # every pair of clusters, in Delta-E (CIE76)
+    assert np.linalg.norm(lab[1:] - lab[:-1], axis=1).min() > 19  # neighbouring ids
+    assert dist[:8, :8].min() > 60  # the first ids (tiny models) are very different
+    assert 30 < lab[:, 0].min() and lab[:, 0].max() < 88
+    np.testing.assert_array_equal(palette(8), pal[:8])
+    np.testing.assert_allclose(srgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
 
 
 def test_display_click_maps_back_to_positions():

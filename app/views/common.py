@@ -1,30 +1,53 @@
 """Shared helpers of the views: cluster palette, display scaling, colour maps."""
 from __future__ import annotations
 
-import colorsys
+import functools
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-GOLDEN = 0.6180339887498949
 DISPLAY_TARGET = 512
 
 
-def palette(k: int) -> np.ndarray:
-    """(K, 3) uint8 colours for cluster ids 0..K-1.
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in 0..255 -> CIELAB (D65), for perceptual colour distances."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
-    Hues step by the golden ratio (consecutive ids are ~138 degrees apart on the hue wheel) and
-    lightness / saturation cycle over three levels, so numerically neighbouring ids, which
-    the sorted sequence puts next to each other, never get similar colours.
-    """
-    out = np.zeros((k, 3), dtype=np.uint8)
-    for i in range(k):
-        h = (i * GOLDEN) % 1.0
-        l = (0.45, 0.62, 0.36)[i % 3]
-        s = (0.85, 0.75, 0.95)[(i // 3) % 3]
-        out[i] = np.round(np.array(colorsys.hls_to_rgb(h, l, s)) * 255)
+
+@functools.lru_cache(maxsize=8)
+def _palette(k: int) -> np.ndarray:
+    grid = np.arange(0, 256, 17)
+    cand = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
+    lab = srgb_to_lab(cand)
+    keep = (lab[:, 0] > 30) & (lab[:, 0] < 88)  # neither too dark nor too light to read over a photo
+    cand, lab = cand[keep], lab[keep]
+    chosen = [int(np.argmax(np.hypot(lab[:, 1], lab[:, 2])))]
+    dist = np.linalg.norm(lab - lab[chosen[0]], axis=1)
+    for _ in range(k - 1):
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(lab - lab[i], axis=1))
+    out = cand[chosen].astype(np.uint8)
+    out.setflags(write=False)
     return out
+
+
+def palette(k: int) -> np.ndarray:
+    """(K, 3) uint8 colours for cluster ids 0..K-1, as far apart as possible.
+
+    Greedy farthest-point selection in CIELAB among mid-lightness sRGB colours: colour i is the
+    candidate farthest from colours 0..i-1, so no two ids share a colour and every pair differs
+    by at least ~16 Delta-E for K = 128 (ids next to each other by ~20). Cluster ids carry no
+    order (a centroid's index is arbitrary), so every pair, not only consecutive ids, must be
+    distinguishable: clusters that meet in the image have unrelated ids.
+    """
+    return _palette(int(k))
 
 
 def rgb_css(c: np.ndarray) -> str:
