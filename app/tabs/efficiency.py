@@ -2,7 +2,6 @@
 spot, with the repository's benchmark curve for context."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import gradio as gr
 
