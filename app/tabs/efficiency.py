@@ -2,7 +2,6 @@
 spot, with the repository's benchmark curve for context."""
 from __future__ import annotations
 
-
 import gradio as gr
 
 from app.inspect import MAX_POSITIONS, InspectService, inspector_for
