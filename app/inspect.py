@@ -395,10 +395,6 @@ class InspectService:
         return out
 
 
-__all__ = ["InspectService", "Inspection", "Region", "choose_region", "extract_region", "js_divergence",
-           "inspector_for", "MAX_POSITIONS", "REGION_MODES", "KINDS", "ServiceError"]
-
-
 _INSPECTORS: "weakref.WeakKeyDictionary[ModelService, InspectService]" = weakref.WeakKeyDictionary()
 _INSPECTORS_LOCK = threading.Lock()
 
@@ -411,3 +407,7 @@ def inspector_for(service: "ModelService | InspectService") -> InspectService:
         if service not in _INSPECTORS:
             _INSPECTORS[service] = InspectService(service)
         return _INSPECTORS[service]
+
+
+__all__ = ["InspectService", "Inspection", "Region", "choose_region", "extract_region", "entropy", "js_divergence",
+           "interleaved_medians", "inspector_for", "MAX_POSITIONS", "REGION_MODES", "KINDS", "ServiceError"]
