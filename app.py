@@ -4,14 +4,19 @@
 
 Settings (limits, bind address, checkpoint folder) come from app/settings.py and LCOAN_* environment
 variables; the flags override them. On a Hugging Face Space (SPACE_ID set) the app binds 0.0.0.0.
-A public share link is made only with --share.
+A public share link is made only with --share. SIGTERM (``kill``, a service manager) stops the app
+like Ctrl-C: the server closes and the temporary result files and Gradio's cached copies are removed.
 """
 from __future__ import annotations
 
 import argparse
+import signal
+import time
 from pathlib import Path
 
 from app.settings import Settings
+import gradio as gr
+
 from app.ui import build_demo
 
 
@@ -32,6 +37,28 @@ def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Set
     return s.replace(share=bool(args.share), **changes)
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread, as Ctrl-C does: Gradio then closes the
+    server (its cache is deleted) and the interpreter exits normally (the result folder is removed)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def serve(demo: gr.Blocks, settings: Settings) -> None:
+    """Launch and wait for Ctrl-C or SIGTERM, then close the app itself: ``demo.close()`` also ends the
+    open event streams, so the server shuts down fully and deletes Gradio's cached files."""
+    demo.launch(**settings.launch_kwargs(), prevent_thread_lock=True)
+    try:
+        while demo.is_running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("Stopping: closing the server and removing temporary files.")
+    finally:
+        demo.close()
+
+
 if __name__ == "__main__":
     settings = settings_from(parse_args())
-    build_demo(settings=settings).launch(**settings.launch_kwargs())
+    stop_on_sigterm()
+    serve(build_demo(settings=settings), settings)

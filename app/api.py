@@ -53,7 +53,11 @@ def register(service: ModelService) -> None:
         report = gr.JSON(label="report")
         sr_trigger = gr.Button("superresolve")
         cmp_trigger = gr.Button("compare")
-    common = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit}
+    # preprocess=False: the functions get the upload as Gradio's file payload (already checked to be in
+    # Gradio's upload folder) and read it with lcoan.io, as the tab does; gr.File's own preprocessing
+    # would leave an empty temporary file in Gradio's cache on every call (never deleted). The other
+    # inputs are checked by compare() itself.
+    common = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "preprocess": False}
     sr_trigger.click(superresolve, [image, scale, method], [png, report], api_name="superresolve",
                      api_description="Super-resolve a low-resolution image (lossless PNG, alpha and 16-bit kept).",
                      **common)
