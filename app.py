@@ -14,9 +14,9 @@ import signal
 import time
 from pathlib import Path
 
-from app.settings import Settings
 import gradio as gr
 
+from app.settings import Settings
 from app.ui import build_demo
 
 
@@ -38,8 +38,8 @@ def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Set
 
 
 def stop_on_sigterm() -> None:
-    """Make SIGTERM raise KeyboardInterrupt in the main thread, as Ctrl-C does: Gradio then closes the
-    server (its cache is deleted) and the interpreter exits normally (the result folder is removed)."""
+    """Make SIGTERM raise KeyboardInterrupt in the main thread, as Ctrl-C does: :func:`serve` then closes
+    the app (Gradio deletes its cache) and the interpreter exits normally (the result folder is removed)."""
     def handler(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
