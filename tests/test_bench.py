@@ -1,0 +1,89 @@
+"""lcoan.bench: the quick run writes a complete CSV / plot / README block; the timed code is the network's."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from lcoan.bench import COLUMNS, KINDS, NETWORK_KINDS, build_models, dense_block, main, nonlocal_part, peak_bytes
+from lcoan.bench_report import BEGIN, END, slope, update_readme
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    readme = out / "README.md"
+    readme.write_text("# Benchmarks\n\nhand-written text\n\n" + BEGIN + "\nold\n" + END + "\n\ntail text\n")
+    assert main(["--quick", "--silent", "--out", str(out)]) == 0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return out, rows
+
+
+def test_quick_run_times_every_kind(quick_run):
+    out, rows = quick_run
+    assert tuple(rows[0].keys()) == COLUMNS
+    nonlocal_rows = [r for r in rows if r["measure"] == "nonlocal"]
+    assert {r["kind"] for r in nonlocal_rows} == set(KINDS)
+    for r in nonlocal_rows:
+        assert float(r["time_ms"]) > 0 and int(r["repeats"]) >= 2
+        assert float(r["min_ms"]) <= float(r["time_ms"]) <= float(r["max_ms"])
+        assert float(r["peak_mib"]) > 0, "peak memory not measured (profiler allocation events missing?)"
+        assert r["device"] == "cpu" and int(r["groups"]) == 3
+    network = [r for r in rows if r["measure"] == "network"]
+    assert {r["kind"] for r in network} == set(NETWORK_KINDS)
+    for r in network:
+        assert float(r["time_ms"]) > 0
+        assert float(r["rest_ms"]) == pytest.approx(float(r["time_ms"]) - float(r["nonlocal_ms"]), abs=1e-2)
+
+
+def test_quick_run_writes_plot_and_readme_block(quick_run):
+    out, _ = quick_run
+    assert (out / "nonlocal_time.png").stat().st_size > 10_000
+    text = (out / "README.md").read_text()
+    assert text.startswith("# Benchmarks\n\nhand-written text") and text.rstrip().endswith("tail text")
+    assert "old" not in text and text.count(BEGIN) == 1 and text.count(END) == 1
+    assert "lsp+coa / dense" in text and "Machine (cpu)" in text
+
+
+def test_update_readme_appends_when_markers_are_missing(tmp_path):
+    path = tmp_path / "R.md"
+    update_readme(path, BEGIN + "\nx\n" + END)
+    update_readme(path, BEGIN + "\ny\n" + END)
+    text = path.read_text()
+    assert "y" in text and "\nx\n" not in text and text.count(BEGIN) == 1
+
+
+def test_slope_fit():
+    rows = [{"positions": n, "time_ms": 3.0 * n ** 2} for n in (4096, 16384, 65536)]
+    assert slope(rows) == pytest.approx(2.0)
+    assert slope(rows[:1]) is None
+
+
+def test_timed_blocks_compute_what_the_network_computes():
+    models = build_models("tiny", torch.device("cpu"))
+    y = torch.randn(1, 8, 9, 7)
+    with torch.inference_mode():
+        for group in models["dense"].groups:
+            torch.testing.assert_close(dense_block(group.attention, y, naive=False), group.attention(y))
+            torch.testing.assert_close(dense_block(group.attention, y, naive=True), group.attention(y),
+                                       rtol=1e-4, atol=1e-5)
+        # CoA runs the pattern maker once for all groups; the ablation once per group.
+        calls = []
+        for kind, expected in (("lsp+coa", 1), ("lsp", 3)):
+            hooks = [p.register_forward_hook(lambda *_: calls.append(1)) for p in models[kind].patterns]
+            calls.clear()
+            nonlocal_part(models[kind], kind, y, 3)()
+            assert len(calls) == expected
+            for h in hooks:
+                h.remove()
+
+
+def test_peak_bytes_sees_a_known_allocation():
+    def fn():
+        a = torch.ones(1 << 20)  # 4 MiB
+        b = a * 2  # another 4 MiB while a is alive
+        del a, b
+    peak, seconds = peak_bytes(fn, torch.device("cpu"))
+    assert 8 * 2**20 <= peak < 8 * 2**20 + 4096 and seconds > 0  # (+ a scalar or two)
