@@ -69,7 +69,7 @@ def test_every_query_attends_exactly_its_window_and_neighbours():
     q, k, v, codes = random_case(1, n, 4, 3, 1, k=6)
     pattern = build_pattern(q, k, codes, w)
     index, valid = key_slots(n, w)
-    weights = pattern.weights[0, 0].reshape(-1, 3 * w)[:n]  # (N sorted, 3W)
+    weights = pattern.weights[0][0].reshape(-1, 3 * w)[:n]  # (N sorted, 3W)
     for rank in range(n):
         win = rank // w
         expected = {j for j in range(n) if abs(j // w - win) <= 1}
