@@ -16,7 +16,8 @@ import gradio as gr
 
 from .compare import METHODS, MODES, compare, load_input, save_result
 from .service import ModelService
-from .tabs.superresolve import HEAVY, guarded, upload_name
+from .tabs import guarded
+from .tabs.superresolve import HEAVY, upload_name
 
 
 def register(service: ModelService) -> None:

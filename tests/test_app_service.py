@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from app.compare import (METHODS, balanced_tile, compare, load_input, lookup, method_tile, prepare, run_method,
@@ -26,15 +25,6 @@ from tests.tiny_checkpoints import make_checkpoints
 
 ROCKET = EXAMPLES_DIR / "rocket_tower.png"
 BRICK = EXAMPLES_DIR / "brick_wall.png"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One PyTorch thread: on a loaded 2-core machine more threads make these tiny passes 10-30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -31,15 +31,6 @@ BICUBIC_SCALE = 3
 METHODS = ["checkpoint", "bicubic"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The machine is shared with training runs: keep these tests on one core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ckpt") / "tiny-x2"

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lcoan.degrade import bicubic_upscale, cubic_kernel, degrade, imresize, imresize_to
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BENCH = DATA / "benchmark"
-needs_data = pytest.mark.skipif(
-    not DATA.exists(), reason="../shared/data not present (benchmark images are not shipped with the repo)"
-)
-
-
-def _load(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
-        return np.array(im)  # HxWx3 for RGB, HxW for the grayscale (mode L) Set14 image
+from .conftest import BENCH, load_benchmark as _load, needs_data
 
 
 # --------------------------------------------------------------------------------------------

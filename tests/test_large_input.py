@@ -32,15 +32,6 @@ OVERLAP = 32
 FLOAT_ROUNDING = 1e-5  # same convolutions on a crop vs the whole image, then a weighted mean
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The machine is shared with training runs: two threads on two busy cores only spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(attention: str) -> LCoAN:
     torch.manual_seed(0)
     return LCoAN(preset("tiny", scale=2, attention=attention)).eval()

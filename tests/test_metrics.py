@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,20 +10,7 @@ import pytest
 from lcoan.degrade import bicubic_upscale
 from lcoan.metrics import SSIM_WIN, psnr_y, rgb_to_y, shave, ssim_y
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BENCH = DATA / "benchmark"
-needs_data = pytest.mark.skipif(
-    not DATA.exists(), reason="../shared/data not present (benchmark images are not shipped with the repo)"
-)
-
-
-def _load(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
-        return np.array(im)
+from .conftest import BENCH, load_benchmark as _load, needs_data
 
 
 def _pairs(set_name: str, s: int):

@@ -15,7 +15,7 @@ import lcoan
 from lcoan.data import PatchSampler, dihedral, make_pair, split
 from lcoan.train import Options, learning_rate, main
 
-from .conftest import DATA, ROOT, needs_data
+from .conftest import ROOT
 
 
 def smooth_images(folder: Path, count: int = 6, size: int = 64) -> Path:

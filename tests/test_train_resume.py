@@ -91,7 +91,6 @@ def _step(model, optim, sampler):
 
 
 def test_save_and_load_resume_continue_bit_exactly(photos, tmp_path):
-    torch.set_num_threads(1)
     pairs = [make_pair(p, 2) for p in sorted(photos.iterdir())]
     model, optim, gen, sampler = _setup(pairs, seed=0)
     for _ in range(3):

@@ -9,7 +9,8 @@ from app.inspect import InspectService, Inspection, inspector_for
 from app.views import attention as views
 from app.views.common import display_to_position
 
-from .source import guarded, source_panel
+from . import guarded
+from .source import source_panel
 
 TITLE = "Attention per layer"
 

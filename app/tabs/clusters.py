@@ -8,7 +8,8 @@ from app.inspect import InspectService, Inspection, inspector_for
 from app.views import clusters as views
 from app.views.common import display_to_position
 
-from .source import guarded, source_panel
+from . import guarded
+from .source import source_panel
 
 TITLE = "Clusters (LSP)"
 METHODS = [("PCA (fast)", "pca"), ("UMAP (slow the first time: ~30 s to import and compile)", "umap")]

@@ -7,7 +7,8 @@ import gradio as gr
 from app.inspect import MAX_POSITIONS, InspectService, inspector_for
 from app.views.efficiency import timing_figure
 
-from .source import ROOT, guarded, source_panel
+from . import guarded
+from .source import ROOT, source_panel
 
 TITLE = "Efficiency"
 CURVE = ROOT / "benchmarks" / "nonlocal_time.png"

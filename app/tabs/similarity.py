@@ -8,7 +8,8 @@ import torch
 from app.inspect import InspectService, inspector_for
 from app.views import similarity as views
 
-from .source import guarded, source_panel
+from . import guarded
+from .source import source_panel
 
 TITLE = "Shared similarity"
 SPANS = [("whole matrix", 0), ("3 windows", -3), ("1 window", -1), ("128 positions", 128)]

@@ -5,14 +5,14 @@ without computing anything for tabs nobody is looking at.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
-from app.inspect import MAX_POSITIONS, InspectService, ServiceError
+
+from app.inspect import MAX_POSITIONS, InspectService
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -112,12 +112,3 @@ def _link(source: Source, tab: Any, first_example: str | None) -> None:
                queue=False, show_progress="hidden")
 
 
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the service's user-facing errors into gr.Error messages."""
-    @functools.wraps(fn)  # keeps the signature: Gradio reads it for gr.Progress / gr.SelectData
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ServiceError as exc:
-            raise gr.Error(str(exc)) from None
-    return wrapper

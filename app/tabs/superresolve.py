@@ -8,33 +8,21 @@ unreadable file gets the loader's own message as a ``gr.Error``.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
+from app.tabs import guarded
+
 from ..compare import LABELS, METHODS, MODES, Comparison, compare, load_input, lookup, save_result
 from ..examples import available
-from ..service import ModelService, ServiceError
+from ..service import ModelService
 from ..views.superresolve import crops, method_crop, with_box, zoom_box
 
 HEAVY = "superresolve"  # concurrency group shared with the API endpoints (app/api.py)
 VIEWS = [("Input (LR, nearest)", "input"), ("Bicubic", "bicubic"), ("LCoAN", "lcoan"),
          ("Dense NLA", "dense"), ("Reference (HR)", "reference")]
-
-
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Service errors (bad input, missing checkpoint, size policy) become gr.Error messages."""
-    @functools.wraps(fn)  # keeps the signature: Gradio reads it for gr.Progress / gr.SelectData
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ServiceError as exc:
-            raise gr.Error(str(exc)) from None
-        except MemoryError:
-            raise gr.Error("The server ran out of memory for this image; try a smaller one.") from None
-    return wrapper
 
 
 def upload_name(payload: Any) -> str | None:
