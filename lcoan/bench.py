@@ -24,7 +24,6 @@ Buffers that libraries allocate outside torch (oneDNN / MKL scratch) are not see
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import statistics

@@ -1,7 +1,6 @@
 """Inference on whole images: overlapping tiles with blended seams under a memory budget."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention.lsp import SharedPattern, effective_window, key_slots
+from .attention.lsp import SharedPattern, key_slots
 
 
 def _cpu(x: Tensor) -> Tensor:
