@@ -1,0 +1,57 @@
+"""Whole-network forward time per attention kind, interleaved, median of repeats.
+
+    python scripts/forward_time.py --preset s --sizes 64 128 --repeats 3 [--threads 1]
+
+Random weights (time does not depend on them), batch 1, float32, torch.inference_mode.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lcoan.config import preset  # noqa: E402
+from lcoan.network import LCoAN  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="s")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    kinds = ("none", "lsp", "dense")
+    models = {k: LCoAN(preset(args.preset, scale=args.scale, attention=k)).eval() for k in kinds}
+    print(f"preset {args.preset} x{args.scale}, {platform.machine()} CPU, {args.threads} thread(s), "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
+    print("| LR size | " + " | ".join(f"{k} (ms)" for k in kinds) + " | lsp / dense |")
+    print("|---|" + "---:|" * (len(kinds) + 1))
+    with torch.inference_mode():
+        for size in args.sizes:
+            x = torch.rand(1, 3, size, size)
+            times: dict[str, list[float]] = {k: [] for k in kinds}
+            for m in models.values():
+                m(x)  # warm-up
+            for _ in range(args.repeats):
+                for k, m in models.items():
+                    t = time.perf_counter()
+                    m(x)
+                    times[k].append(1000 * (time.perf_counter() - t))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            print(f"| {size}x{size} | " + " | ".join(f"{med[k]:,.0f}" for k in kinds)
+                  + f" | {med['lsp'] / med['dense']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
