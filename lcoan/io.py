@@ -94,7 +94,6 @@ from __future__ import annotations
 
 import io as _io
 import os
-import secrets
 import struct
 import warnings
 import zlib
@@ -105,7 +104,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from . import png16
+from . import atomic, png16
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -752,25 +751,9 @@ def save_image(path, rgb: np.ndarray, alpha: np.ndarray | None = None, *, graysc
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    parent = path.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, data)
     except OSError as exc:
-        raise ImageError(f"cannot create folder {parent} ({exc.strerror or exc})") from None
-    tmp = parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        # os.open with 0o666 lets the umask decide the final permissions, as for open()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise ImageError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
