@@ -58,8 +58,8 @@ DISCLAIMER = """
 ### The shipped checkpoints
 They are **small models trained on a 2-core CPU** for this project (the "s" preset: 32 channels,
 4 residual groups of 4 blocks, K = 128, W = 384; sizes and training in the table below, trained on
-the 400 BSDS500 train/test photographs). They are **not the paper's weights**: the paper's full-size LCoAN (128 channels, 10 groups,
-about 16 M parameters, trained on DIV2K) is not included and its numbers are not reproduced here.
+390 of the 400 BSDS500 train/test photographs, 10 held out for validation). They are **not the paper's weights**: the paper's full-size LCoAN (128 channels, 10 groups,
+reported at about 15.7 M parameters, trained on DIV2K) is not included and its numbers are not reproduced here.
 The app shows how the mechanism behaves in *these* models; clusters and attention maps of a briefly
 trained model are less structured than those of a fully trained one. Dense-NLA checkpoints are the
 same backbone with a dense non-local block in every group, trained the same way, for comparison.
@@ -78,6 +78,8 @@ def checkpoint_table(service) -> str:
         trained = f"{info['iterations']:,} iterations" if info.get("iterations") else "not recorded"
         if info.get("final_val_psnr"):
             trained += f", val {info['final_val_psnr']:.2f} dB"
+        if info.get("snapshot"):
+            trained += " (snapshot: training continues)"
         kw = f"{c.num_clusters} / {c.window}" if c.attention == "lsp" else "-"
         rows.append(f"| `{e.folder.name}` | {e.label} | x{scale} | {c.name} | {c.num_feat} x {c.num_groups} x "
                     f"{c.num_blocks} | {kw} | {e.model.num_parameters() / 1e6:.2f} M | {trained} |")
