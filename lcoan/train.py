@@ -67,7 +67,7 @@ def learning_rate(step: int, opts: Options) -> float:
 def machine_description() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA)"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{os.cpu_count()}-core {platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
 
 
 # ---------------------------------------------------------------- resume state (no pickle)
@@ -128,7 +128,8 @@ def export_snapshot(run: Path, folder: Path) -> dict:
     rows = read_log(Path(run) / "log.csv", info["step"])
     vals = [r for r in rows if r.get("val_psnr")]
     card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds")}
-    card_info.update(iterations=info["step"], snapshot=True, machine=machine_description(),
+    card_info.update(iterations=info["step"], snapshot=True,
+                     machine=info.get("machine", "not recorded by this run; its command gives the threads"),
                      final_val_psnr=float(vals[-1]["val_psnr"]) if vals else None)
     checkpoint.save(model, folder, info=card_info)
     return card_info
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     log_path = opts.out / "log.csv"
     rows = read_log(log_path, step) if main_proc else []
     command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    meta = {"config": cfg.to_dict(), "command": command, "world_size": world}
+    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": machine_description()}
     if main_proc:
         print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
               f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
@@ -359,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if distributed:
         dist.barrier()
     if main_proc and step >= opts.iters and args.export:
-        card_info = dict(meta, iterations=step, train_seconds=round(train_seconds), machine=machine_description(),
+        card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
                          final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(train_pairs),
                          val_images=len(val_pairs), data=str(args.data))
         checkpoint.save(model, args.export, info=card_info)

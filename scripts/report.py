@@ -64,7 +64,7 @@ not the paper's full-size network. {status}
   (every 40th by name). LR made with our MATLAB-compatible bicubic degradation; 48x48 LR patches,
   batch 16, 8 flips/rotations, L1 loss, Adam with warm-up and cosine decay.
 - Validation (held-out BSDS crops, Y-PSNR): {info.get('final_val_psnr')} dB at the last step.
-- Training time: {hours:.2f} h on {info.get('machine')}.
+- Training time: {hours:.2f} h (wall clock); machine: {info.get('machine')}.
 - Command: `{info.get('command')}`
 
 ## Evaluation (Y-PSNR dB / SSIM, border shaved by {scale}; `python scripts/report.py`)
