@@ -127,7 +127,7 @@ def export_snapshot(run: Path, folder: Path) -> dict:
     model.load_state_dict(state)
     rows = read_log(Path(run) / "log.csv", info["step"])
     vals = [r for r in rows if r.get("val_psnr")]
-    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds")}
+    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds", "init_from") if k in info}
     card_info.update(iterations=info["step"], snapshot=True,
                      machine=info.get("machine", "not recorded by this run; its command gives the threads"),
                      final_val_psnr=float(vals[-1]["val_psnr"]) if vals else None)
@@ -210,6 +210,14 @@ def validate(model: LCoAN, pairs: list) -> float:
 
 # ---------------------------------------------------------------- main loop
 
+def lineage(folder: str) -> dict:
+    """What a checkpoint was trained with (and, recursively, what it started from), for the model card."""
+    info = checkpoint.load_info(folder)
+    keep = ("command", "iterations", "train_seconds", "final_val_psnr", "machine", "snapshot", "init_from")
+    return dict({k: info[k] for k in keep if k in info}, folder=str(folder),
+                scale=info.get("config", {}).get("scale"))
+
+
 def init_from(model: LCoAN, folder: str) -> list[str]:
     """Copy every tensor of a checkpoint whose name and shape match (x2 -> x4 fine-tuning)."""
     source = checkpoint.load(folder)
@@ -287,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             print(f"removed {len(stale)} temporary file(s) left by an interrupted save", flush=True)
     step, train_seconds, note = 0, 0.0, ""
+    parent: dict | None = None  # the checkpoint this run started from (--init-from), with its history
     if resume_path.exists():
         try:
             info = load_resume(resume_path, model, optim, gen)
@@ -295,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         if LCoANConfig.from_dict(info["config"]) != cfg:
             raise SystemExit(f"{resume_path} was made with a different config; use another --out")
         step, train_seconds = info["step"], info["train_seconds"]
+        parent = info.get("init_from")  # recorded when the run began: the folder may have changed since
         note = f"resumed at step {step}"
     elif args.init_from:
+        parent = lineage(args.init_from)
         skipped = init_from(model, args.init_from)
         note = f"initialised from {args.init_from} (fresh: {', '.join(skipped) or 'none'})"
     if note and main_proc:
@@ -308,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_log(log_path, step) if main_proc else []
     command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": machine_description()}
+    if parent:
+        meta["init_from"] = parent
     if main_proc:
         print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
               f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
@@ -317,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                          "elapsed_s": "0", "s_per_it": ""})
             write_log(log_path, rows)
 
-    if step >= opts.iters and main_proc:
+    finished_before = step >= opts.iters
+    if finished_before and main_proc:
         print(f"run already finished ({step} iterations)", flush=True)
     model.train()
     bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not main_proc, dynamic_ncols=True)
@@ -359,7 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     if distributed:
         dist.barrier()
-    if main_proc and step >= opts.iters and args.export:
+    if main_proc and finished_before and args.export and Path(args.export).exists():
+        # never overwrite: a later stage (--init-from this export, --export to it) may have replaced it
+        print(f"not re-exporting: {args.export} exists", flush=True)
+    elif main_proc and step >= opts.iters and args.export:
         card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
                          final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(train_pairs),
                          val_images=len(val_pairs), data=str(args.data))

@@ -44,11 +44,40 @@ def fmt(result: dict | None, name: str) -> str:
     return f"{m['psnr']:.2f} / {m['ssim']:.4f}"
 
 
+def stages(info: dict) -> list[dict]:
+    """The training stages behind a checkpoint, oldest first (each --init-from adds one)."""
+    chain = []
+    while info:
+        chain.append(info)
+        info = info.get("init_from")
+    return chain[::-1]
+
+
+def iterations_text(info: dict) -> str:
+    """'5000 + 3000' (one scale) or '5000 (x2) + 2500 (x4)': the iterations of every stage."""
+    chain = [(st.get("iterations"), st.get("scale") or st.get("config", {}).get("scale")) for st in stages(info)]
+    one_scale = len({sc for _, sc in chain}) == 1
+    text = " + ".join(str(it) if one_scale else f"{it} (x{sc})" for it, sc in chain)
+    return text + (" (snapshot)" if info.get("snapshot") else "")
+
+
+def history_lines(info: dict) -> str:
+    rows = []
+    for i, stage in enumerate(stages(info), 1):
+        hours = stage.get("train_seconds", 0) / 3600
+        rows.append(f"  {i}. {stage.get('iterations')} iterations, {hours:.2f} h: `{stage.get('command')}`")
+    return "\n".join(rows)
+
+
 def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -> str:
     scale = cfg.scale
-    status = (f"**Snapshot of a run still in training** ({info.get('iterations')} iterations so far)."
-              if info.get("snapshot") else f"Trained for {info.get('iterations')} iterations.")
-    hours = info.get("train_seconds", 0) / 3600
+    chain = stages(info)
+    total = sum(int(s.get("iterations") or 0) for s in chain)
+    status = (f"**Snapshot of a run still in training** ({iterations_text(info)} iterations so far)."
+              if info.get("snapshot") else
+              f"Trained for {iterations_text(info)} = {total} iterations." if len(chain) > 1 else
+              f"Trained for {info.get('iterations')} iterations.")
+    hours = sum(s.get("train_seconds", 0) for s in chain) / 3600
     rows = "\n".join(f"| {label} | {fmt(r, 'Set5')} | {fmt(r, 'Set14')} |"
                      for label, r in (("bicubic", bicubic), (name, result)))
     return f"""# {name}
@@ -64,8 +93,9 @@ not the paper's full-size network. {status}
   (every 40th by name). LR made with our MATLAB-compatible bicubic degradation; 48x48 LR patches,
   batch 16, 8 flips/rotations, L1 loss, Adam with warm-up and cosine decay.
 - Validation (held-out BSDS crops, Y-PSNR): {info.get('final_val_psnr')} dB at the last step.
-- Training time: {hours:.2f} h (wall clock); machine: {info.get('machine')}.
-- Command: `{info.get('command')}`
+- Training time: {hours:.2f} h (wall clock, all stages); machine: {info.get('machine')}.
+- Commands ({len(chain)} stage{"s" if len(chain) > 1 else ""}, each resumable; `bash scripts/train_s.sh` runs them all):
+{history_lines(info)}
 
 ## Evaluation (Y-PSNR dB / SSIM, border shaved by {scale}; `python scripts/report.py`)
 
@@ -87,31 +117,52 @@ Image Super-Resolution*, arXiv:2404.04922 (2024). Licence of these weights: MIT,
 """
 
 
+def run_info(run: Path) -> dict:
+    """A run folder's resume-state info (config, init_from history), or {} if it has none."""
+    from safetensors import safe_open
+
+    path = run / "resume" / "state.safetensors"
+    if not path.exists():
+        return {}
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("info", "{}"))
+
+
 def training_curves(out: Path) -> list[str]:
+    """Validation PSNR vs iteration, one panel per scale; a stage that continues a same-scale
+    checkpoint (--init-from) is drawn after its parent's iterations."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = sorted(p for p in (ROOT / "runs").glob("*/log.csv"))
+    runs = []
+    for path in sorted((ROOT / "runs").glob("*/log.csv")):
+        info = run_info(path.parent)
+        scale = info.get("config", {}).get("scale") or int(path.parent.name.rsplit("-x", 1)[-1][0])
+        offset = sum(int(st.get("iterations") or 0) for st in stages(info.get("init_from") or {})
+                     if st.get("scale") == scale) if info.get("init_from") else 0
+        runs.append((path, scale, offset))
     if not runs:
         return []
-    scales = sorted({p.parent.name.rsplit("-x", 1)[-1] for p in runs})
+    scales = sorted({sc for _, sc, _ in runs})
     fig, axes = plt.subplots(1, len(scales), figsize=(5.5 * len(scales), 4), squeeze=False)
     for ax, scale in zip(axes[0], scales):
-        for path in runs:
-            if not path.parent.name.endswith(f"-x{scale}"):
+        for path, sc, offset in runs:
+            if sc != scale:
                 continue
             rows = [r for r in csv.DictReader(path.open()) if r.get("val_psnr")]
-            ax.plot([int(r["step"]) for r in rows], [float(r["val_psnr"]) for r in rows], marker=".",
+            if offset:  # the stage's step 0 is its parent's last step, already drawn
+                rows = [r for r in rows if int(r["step"]) > 0]
+            ax.plot([offset + int(r["step"]) for r in rows], [float(r["val_psnr"]) for r in rows], marker=".",
                     label=path.parent.name)
-        ax.set(title=f"x{scale}: held-out validation", xlabel="iteration", ylabel="Y-PSNR (dB)")
+        ax.set(title=f"x{scale}: held-out validation", xlabel="iteration (all stages)", ylabel="Y-PSNR (dB)")
         ax.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
-    return [p.parent.name for p in runs]
+    return [p.parent.name for p, _, _ in runs]
 
 
 def readme_section(results: dict, bicubic: dict, infos: dict) -> str:
@@ -124,8 +175,7 @@ def readme_section(results: dict, bicubic: dict, infos: dict) -> str:
         kind, _, scale = name.rpartition("-x")
         by_kind.setdefault(kind, {})[int(scale)] = name
     for kind, names in sorted(by_kind.items()):
-        its = ", ".join(f"x{sc}: {infos[n].get('iterations')}{' (snapshot)' if infos[n].get('snapshot') else ''}"
-                        for sc, n in sorted(names.items()))
+        its = ", ".join(f"x{sc}: {iterations_text(infos[n])}" for sc, n in sorted(names.items()))
         lines.append(f"| {kind} | " + " | ".join(fmt(results.get(names.get(sc, "")), s) for s, sc in cols)
                      + f" | {its} |")
     for label, bar in BARS.items():

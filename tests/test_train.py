@@ -95,6 +95,28 @@ def test_finetune_from_x2_copies_matching_tensors(tmp_path, capsys):
     assert "initialised from" in said and "upsample.2.weight" in said
 
 
+def test_finetune_records_its_history_across_resume(tmp_path):
+    """The exported card info keeps the parent's iterations and time, even if the parent is overwritten."""
+    run_tiny(tmp_path, "--iters", "2", "--export", str(tmp_path / "x2"))
+    parent = lcoan.checkpoint.load_info(tmp_path / "x2")
+    args = ["--preset", "tiny", "--scale", "2", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "ft"),
+            "--batch", "2", "--patch", "16", "--iters", "4", "--val-split", "3", "--val-hr-size", "32",
+            "--save-every", "1", "--warmup", "1", "--threads", "1", "--init-from", str(tmp_path / "x2"),
+            "--export", str(tmp_path / "x2")]
+    assert main([*args, "--stop-after", "2"]) == 0
+    lcoan.save(lcoan.LCoAN(lcoan.preset("tiny", scale=2)), tmp_path / "x2",
+               info={"iterations": 999, "train_seconds": 1})  # the parent folder changes meanwhile
+    assert main(args) == 0  # resumes; the history comes from the resume state, not the folder
+    info = lcoan.checkpoint.load_info(tmp_path / "x2")
+    assert info["iterations"] == 4 and "--init-from" in info["command"]
+    assert info["init_from"]["iterations"] == parent["iterations"] == 2
+    assert info["init_from"]["train_seconds"] == parent["train_seconds"]
+    assert info["init_from"]["folder"] == str(tmp_path / "x2")
+    # re-running the finished first stage must not overwrite the later stage's export
+    run_tiny(tmp_path, "--iters", "2", "--export", str(tmp_path / "x2"))
+    assert lcoan.checkpoint.load_info(tmp_path / "x2")["iterations"] == 4
+
+
 def free_port() -> int:
     import socket
 
