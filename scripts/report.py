@@ -1,6 +1,6 @@
 """Evaluate every shipped checkpoint and regenerate the numbers that the repo shows.
 
-    python scripts/report.py [--data ../shared/data/benchmark] [--no-eval]
+    python scripts/report.py [--data ../shared/data/benchmark] [--no-eval] [--only NAME ...] [--sets Set5 ...]
 
 For each checkpoints/<name>/: lcoan.evaluate on Set5 and Set14 at the checkpoint's scale ->
 <name>/eval.json, and the model card <name>/README.md. Also bicubic -> docs/results/bicubic-x<s>.json,
@@ -197,13 +197,16 @@ def main() -> int:
     p.add_argument("--no-eval", action="store_true", help="reuse existing eval.json files")
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
                    help="benchmarks to evaluate (dense NLA on whole Set14 x2 images takes minutes each on a CPU)")
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="re-evaluate only these checkpoints (others reuse their eval.json)")
     args = p.parse_args()
     results, infos, bicubic = {}, {}, {}
     for folder in sorted((ROOT / "checkpoints").glob("*-x[234]")):
         model = checkpoint.load(folder)
         info = checkpoint.load_info(folder)
         path = folder / "eval.json"
-        if args.no_eval and path.exists():
+        reuse = args.no_eval or (args.only and folder.name not in args.only)
+        if reuse and path.exists():
             result = json.loads(path.read_text())
         else:
             print(f"evaluating {folder.name}", flush=True)
@@ -212,8 +215,9 @@ def main() -> int:
         scale = model.cfg.scale
         if scale not in bicubic:
             bpath = ROOT / "docs" / "results" / f"bicubic-x{scale}.json"
-            if args.no_eval and bpath.exists():
-                bicubic[scale] = json.loads(bpath.read_text())
+            have = json.loads(bpath.read_text()) if bpath.exists() else {}
+            if args.no_eval or (args.only and set(args.sets) <= set(have)):
+                bicubic[scale] = have
             else:
                 bicubic[scale] = eval_sets(None, scale, args.data, tuple(args.sets))
                 bpath.parent.mkdir(parents=True, exist_ok=True)
