@@ -158,3 +158,13 @@ def load_info(folder: str | os.PathLike) -> dict[str, Any]:
         return json.loads(metadata.get("info", "{}"))
     except json.JSONDecodeError:
         return {}
+
+
+def training_stages(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training stages behind a checkpoint's ``info``, oldest first: each ``--init-from`` adds one
+    (e.g. x2 stage 1 -> x2 warm restart -> x4 fine-tune)."""
+    chain = []
+    while info:
+        chain.append(info)
+        info = info.get("init_from") or {}
+    return chain[::-1]

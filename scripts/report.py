@@ -44,18 +44,10 @@ def fmt(result: dict | None, name: str) -> str:
     return f"{m['psnr']:.2f} / {m['ssim']:.4f}"
 
 
-def stages(info: dict) -> list[dict]:
-    """The training stages behind a checkpoint, oldest first (each --init-from adds one)."""
-    chain = []
-    while info:
-        chain.append(info)
-        info = info.get("init_from")
-    return chain[::-1]
-
-
 def iterations_text(info: dict) -> str:
     """'5000 + 3000' (one scale) or '5000 (x2) + 2500 (x4)': the iterations of every stage."""
-    chain = [(st.get("iterations"), st.get("scale") or st.get("config", {}).get("scale")) for st in stages(info)]
+    chain = [(st.get("iterations"), st.get("scale") or st.get("config", {}).get("scale"))
+             for st in checkpoint.training_stages(info)]
     one_scale = len({sc for _, sc in chain}) == 1
     text = " + ".join(str(it) if one_scale else f"{it} (x{sc})" for it, sc in chain)
     return text + (" (snapshot)" if info.get("snapshot") else "")
@@ -63,7 +55,7 @@ def iterations_text(info: dict) -> str:
 
 def history_lines(info: dict) -> str:
     rows = []
-    for i, stage in enumerate(stages(info), 1):
+    for i, stage in enumerate(checkpoint.training_stages(info), 1):
         hours = stage.get("train_seconds", 0) / 3600
         rows.append(f"  {i}. {stage.get('iterations')} iterations, {hours:.2f} h: `{stage.get('command')}`")
     return "\n".join(rows)
@@ -71,7 +63,7 @@ def history_lines(info: dict) -> str:
 
 def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -> str:
     scale = cfg.scale
-    chain = stages(info)
+    chain = checkpoint.training_stages(info)
     total = sum(int(s.get("iterations") or 0) for s in chain)
     status = (f"**Snapshot of a run still in training** ({iterations_text(info)} iterations so far)."
               if info.get("snapshot") else
@@ -140,8 +132,8 @@ def training_curves(out: Path) -> list[str]:
     for path in sorted((ROOT / "runs").glob("*/log.csv")):
         info = run_info(path.parent)
         scale = info.get("config", {}).get("scale") or int(path.parent.name.rsplit("-x", 1)[-1][0])
-        offset = sum(int(st.get("iterations") or 0) for st in stages(info.get("init_from") or {})
-                     if st.get("scale") == scale) if info.get("init_from") else 0
+        parents = checkpoint.training_stages(info.get("init_from") or {})
+        offset = sum(int(st.get("iterations") or 0) for st in parents if st.get("scale") == scale)
         runs.append((path, scale, offset))
     if not runs:
         return []

@@ -5,6 +5,7 @@ import gradio as gr
 
 from app.inspect import inspector_for
 from app.views.diagram import diagram_svg
+from lcoan.checkpoint import training_stages
 
 TITLE = "About LCoA"
 
@@ -75,7 +76,8 @@ def checkpoint_table(service) -> str:
     for (kind, scale), e in sorted(models.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         c = e.model.cfg
         info = e.info or {}
-        trained = f"{info['iterations']:,} iterations" if info.get("iterations") else "not recorded"
+        its = [int(st.get("iterations") or 0) for st in training_stages(info)]
+        trained = (" + ".join(f"{n:,}" for n in its) + " iterations") if any(its) else "not recorded"
         if info.get("final_val_psnr"):
             trained += f", val {info['final_val_psnr']:.2f} dB"
         if info.get("snapshot"):
