@@ -38,6 +38,7 @@ from .metrics import psnr_y
 from .network import LCoAN
 
 LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "elapsed_s", "s_per_it"]
+RUN_INFO = "run.json"
 RESUME = "resume/state.safetensors"
 
 
@@ -64,9 +65,18 @@ def learning_rate(step: int, opts: Options) -> float:
     return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1 + math.cos(math.pi * t))
 
 
-def machine_description() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; asking for CUDA without a GPU is a clear error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def machine_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
     return f"{os.cpu_count()}-core {platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
 
 
@@ -84,6 +94,27 @@ def save_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer, step
     tensors["rng.torch"] = torch.get_rng_state()
     info = dict(meta, step=step, param_groups=state["param_groups"])
     checkpoint.atomic_save_tensors(tensors, path, {"format": "lcoan-resume/1", "info": json.dumps(info)})
+
+
+def write_run_info(run: Path, info: dict) -> None:
+    """``run/run.json``: the resume state's metadata without its tensors (config, command, step, time,
+    machines, parent stages), small enough to keep in git after the heavy resume state is dropped."""
+    from .atomic import atomic_path
+
+    with atomic_path(Path(run) / RUN_INFO) as tmp:
+        tmp.write_text(json.dumps(info, indent=1) + "\n")
+
+
+def finished_without_state(run: Path, iters: int) -> int | None:
+    """The step a run reached, if its run.json says it finished and its resume state was dropped."""
+    info_path, state = Path(run) / RUN_INFO, Path(run) / RESUME
+    if state.exists() or not info_path.exists():
+        return None
+    try:
+        step = int(json.loads(info_path.read_text()).get("step", 0))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    return step if step >= iters else None
 
 
 def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
@@ -127,7 +158,8 @@ def export_snapshot(run: Path, folder: Path) -> dict:
     model.load_state_dict(state)
     rows = read_log(Path(run) / "log.csv", info["step"])
     vals = [r for r in rows if r.get("val_psnr")]
-    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds", "init_from") if k in info}
+    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds", "init_from", "segments")
+                 if k in info}
     card_info.update(iterations=info["step"], snapshot=True,
                      machine=info.get("machine", "not recorded by this run; its command gives the threads"),
                      final_val_psnr=float(vals[-1]["val_psnr"]) if vals else None)
@@ -210,10 +242,32 @@ def validate(model: LCoAN, pairs: list) -> float:
 
 # ---------------------------------------------------------------- main loop
 
+def machine_segments(previous: list[dict], machine: str, first_step: int, step: int,
+                     seconds: float) -> list[dict]:
+    """Which machine ran which steps: ``previous`` plus this process's span, merged when the machine is the same."""
+    out = [dict(seg) for seg in previous]
+    if step <= first_step:
+        return out
+    if out and out[-1]["machine"] == machine and out[-1]["last_step"] == first_step:
+        out[-1].update(last_step=step, seconds=round(out[-1]["seconds"] + seconds))
+    else:
+        out.append({"machine": machine, "first_step": first_step, "last_step": step, "seconds": round(seconds)})
+    return out
+
+
+def describe_machines(segments: list[dict], fallback: str) -> str:
+    """One line for a card: the machine, or each machine with the steps it ran when there were several."""
+    names = {seg["machine"] for seg in segments}
+    if len(names) <= 1:
+        return segments[0]["machine"] if segments else fallback
+    return "; ".join(f"{seg['machine']} (steps {seg['first_step']}-{seg['last_step']}, {seg['seconds'] / 3600:.2f} h)"
+                     for seg in segments)
+
+
 def lineage(folder: str) -> dict:
     """What a checkpoint was trained with (and, recursively, what it started from), for the model card."""
     info = checkpoint.load_info(folder)
-    keep = ("command", "iterations", "train_seconds", "final_val_psnr", "machine", "snapshot", "init_from")
+    keep = ("command", "iterations", "train_seconds", "final_val_psnr", "machine", "segments", "snapshot", "init_from")
     return dict({k: info[k] for k in keep if k in info}, folder=str(folder),
                 scale=info.get("config", {}).get("scale"))
 
@@ -248,6 +302,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-split", type=int, default=40, help="hold out every N-th image (by name)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: CUDA when torch sees a GPU, else CPU (CPU runs are bit-reproducible, CUDA runs are not)")
     p.add_argument("--init-from", help="checkpoint folder to start from (matching tensors only)")
     p.add_argument("--export", help="checkpoint folder to write at the end")
     p.add_argument("--stop-after", type=int, default=0, help="stop (resumably) after this many steps in this process")
@@ -257,14 +313,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(args.device)
     rank, world = 0, 1
     if distributed:
+        if device.type == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            if local >= torch.cuda.device_count():
+                raise SystemExit(f"local rank {local} has no GPU ({torch.cuda.device_count()} visible): start at most "
+                                 "one process per GPU, or pass --device cpu")
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
     if args.threads:
         torch.set_num_threads(args.threads)
     elif distributed and device.type == "cpu":
@@ -295,7 +355,16 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             print(f"removed {len(stale)} temporary file(s) left by an interrupted save", flush=True)
     step, train_seconds, note = 0, 0.0, ""
+    segments: list[dict] = []  # earlier processes' machines (a run may move between machines when resumed)
     parent: dict | None = None  # the checkpoint this run started from (--init-from), with its history
+    finished = finished_without_state(opts.out, opts.iters)
+    if finished is not None:
+        if main_proc:
+            print(f"run already finished ({finished} iterations, {opts.out / RUN_INFO}); its resume state is not "
+                  f"kept, so nothing to do. Delete {opts.out} to train it again.", flush=True)
+        if distributed:
+            dist.destroy_process_group()
+        return 0
     if resume_path.exists():
         try:
             info = load_resume(resume_path, model, optim, gen)
@@ -304,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         if LCoANConfig.from_dict(info["config"]) != cfg:
             raise SystemExit(f"{resume_path} was made with a different config; use another --out")
         step, train_seconds = info["step"], info["train_seconds"]
+        segments = info.get("segments") or [{"machine": info.get("machine", "not recorded"), "first_step": 0,
+                                             "last_step": step, "seconds": round(train_seconds)}]
         parent = info.get("init_from")  # recorded when the run began: the folder may have changed since
         note = f"resumed at step {step}"
     elif args.init_from:
@@ -318,13 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     log_path = opts.out / "log.csv"
     rows = read_log(log_path, step) if main_proc else []
     command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": machine_description()}
+    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": machine_description(device)}
     if parent:
         meta["init_from"] = parent
     if main_proc:
         print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
               f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
-              f"{machine_description()}", flush=True)
+              f"{machine_description(device)}", flush=True)
         if step == 0 and not rows:
             rows.append({"step": 0, "loss": "", "lr": "", "val_psnr": f"{validate(model, val_pairs):.4f}",
                          "elapsed_s": "0", "s_per_it": ""})
@@ -337,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not main_proc, dynamic_ncols=True)
     losses: list[float] = []
     started, run_steps = time.time(), 0
+    first_step, first_seconds, here = step, train_seconds, machine_description(device)
     last_save = time.time()
     while step < opts.iters:
         lr_now = learning_rate(step, opts)
@@ -364,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             # Log first, then the resume state: a kill between the two leaves log rows past the saved
             # step, which read_log drops on resume (they are redone), never a step missing from the log.
             write_log(log_path, rows)
+            meta["segments"] = machine_segments(segments, here, first_step, step, train_seconds - first_seconds)
+            meta["machine"] = describe_machines(meta["segments"], here)
             save_resume(resume_path, model, optim, step, gen, dict(meta, train_seconds=train_seconds))
+            write_run_info(opts.out, dict(meta, step=step, train_seconds=round(train_seconds), iters=opts.iters))
             if val:
                 bar.write(f"step {step}: validation Y-PSNR {val} dB")
                 plot_log(rows, opts.out / "curve.png", f"{opts.out.name}: {cfg.attention}, x{cfg.scale}")

@@ -44,6 +44,13 @@ def fmt(result: dict | None, name: str) -> str:
     return f"{m['psnr']:.2f} / {m['ssim']:.4f}"
 
 
+def diff(a: dict | None, b: dict | None, name: str) -> str:
+    """Y-PSNR of ``a`` minus ``b`` on one set, signed, or '–' when either is missing."""
+    if not a or not b or name not in a or name not in b:
+        return "–"
+    return f"{a[name]['mean']['psnr'] - b[name]['mean']['psnr']:+.2f}"
+
+
 def iterations_text(info: dict) -> str:
     """'5000 + 3000' (one scale) or '5000 (x2) + 2500 (x4)': the iterations of every stage."""
     chain = [(st.get("iterations"), st.get("scale") or st.get("config", {}).get("scale"))
@@ -57,8 +64,29 @@ def history_lines(info: dict) -> str:
     rows = []
     for i, stage in enumerate(checkpoint.training_stages(info), 1):
         hours = stage.get("train_seconds", 0) / 3600
-        rows.append(f"  {i}. {stage.get('iterations')} iterations, {hours:.2f} h: `{stage.get('command')}`")
+        rows.append(f"  {i}. {stage.get('iterations')} iterations, {hours:.2f} h on {stage.get('machine', 'an unrecorded machine')}:\n"
+                    f"     `{stage.get('command')}`")
     return "\n".join(rows)
+
+
+def trained_on(chain: list[dict]) -> str:
+    """'a CPU', 'a GPU' or 'a CPU and a GPU', from the machines the stages recorded."""
+    text = " ".join(str(st.get("machine", "")) for st in chain)
+    kinds = [k for k, seen in (("a CPU", "CPU" in text), ("a GPU", "CUDA" in text)) if seen]
+    return " and ".join(kinds) or "an unrecorded machine"
+
+
+def speeds(chain: list[dict]) -> str:
+    """Seconds per iteration on each machine the stages ran on (from their recorded segments)."""
+    per: dict[str, list[float]] = {}
+    for st in chain:
+        segs = st.get("segments") or [{"machine": st.get("machine", "unrecorded"), "first_step": 0,
+                                       "last_step": st.get("iterations") or 0, "seconds": st.get("train_seconds", 0)}]
+        for seg in segs:
+            tot = per.setdefault(seg["machine"], [0.0, 0.0])
+            tot[0] += seg["last_step"] - seg["first_step"]
+            tot[1] += seg["seconds"]
+    return "; ".join(f"{m}: {sec / its:.3g} s/iteration" for m, (its, sec) in per.items() if its > 0)
 
 
 def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -> str:
@@ -74,7 +102,7 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -
                      for label, r in (("bicubic", bicubic), (name, result)))
     return f"""# {name}
 
-{KIND_LABEL[cfg.attention]} (preset `{cfg.name}`, x{scale}) from LCoAN Studio: a small CPU-trained model,
+{KIND_LABEL[cfg.attention]} (preset `{cfg.name}`, x{scale}) from LCoAN Studio: a small model trained on {trained_on(chain)},
 not the paper's full-size network. {status}
 
 - Architecture: {cfg.num_feat} channels, {cfg.num_groups} residual groups x {cfg.num_blocks} blocks, attention
@@ -85,7 +113,8 @@ not the paper's full-size network. {status}
   (every 40th by name). LR made with our MATLAB-compatible bicubic degradation; 48x48 LR patches,
   batch 16, 8 flips/rotations, L1 loss, Adam with warm-up and cosine decay.
 - Validation (held-out BSDS crops, Y-PSNR): {info.get('final_val_psnr')} dB at the last step.
-- Training time: {hours:.2f} h (wall clock, all stages); machine: {info.get('machine')}.
+- Training time: {hours:.2f} h of wall clock over all stages; each stage's time and machine are listed below.
+  Speed per machine (validation and saving included{"; three runs shared the GPU" if "CUDA" in speeds(chain) else ""}): {speeds(chain)}.
 - Commands ({len(chain)} stage{"s" if len(chain) > 1 else ""}, each resumable; `bash scripts/train_s.sh` runs them all):
 {history_lines(info)}
 
@@ -110,9 +139,11 @@ Image Super-Resolution*, arXiv:2404.04922 (2024). Licence of these weights: MIT,
 
 
 def run_info(run: Path) -> dict:
-    """A run folder's resume-state info (config, init_from history), or {} if it has none."""
+    """A run folder's info (config, init_from history): its run.json, else its resume state's metadata."""
     from safetensors import safe_open
 
+    if (run / "run.json").exists():
+        return json.loads((run / "run.json").read_text())
     path = run / "resume" / "state.safetensors"
     if not path.exists():
         return {}
@@ -132,36 +163,54 @@ def training_curves(out: Path) -> list[str]:
     for path in sorted((ROOT / "runs").glob("*/log.csv")):
         info = run_info(path.parent)
         scale = info.get("config", {}).get("scale") or int(path.parent.name.rsplit("-x", 1)[-1][0])
+        kind = info.get("config", {}).get("attention") or path.parent.name.split("-")[0]
         parents = checkpoint.training_stages(info.get("init_from") or {})
         offset = sum(int(st.get("iterations") or 0) for st in parents if st.get("scale") == scale)
-        runs.append((path, scale, offset))
+        runs.append((path, scale, offset, kind))
     if not runs:
         return []
-    scales = sorted({sc for _, sc, _ in runs})
+    colours = {"lsp": "tab:red", "dense": "tab:blue", "none": "tab:gray"}
+    scales = sorted({sc for _, sc, _, _ in runs})
     fig, axes = plt.subplots(1, len(scales), figsize=(5.5 * len(scales), 4), squeeze=False)
     for ax, scale in zip(axes[0], scales):
-        for path, sc, offset in runs:
+        xs_all, ys_all, labelled = [], [], set()
+        for path, sc, offset, kind in runs:
             if sc != scale:
                 continue
             rows = [r for r in csv.DictReader(path.open()) if r.get("val_psnr")]
             if offset:  # the stage's step 0 is its parent's last step, already drawn
                 rows = [r for r in rows if int(r["step"]) > 0]
-            ax.plot([offset + int(r["step"]) for r in rows], [float(r["val_psnr"]) for r in rows], marker=".",
-                    label=path.parent.name)
-        ax.set(title=f"x{scale}: held-out validation", xlabel="iteration (all stages)", ylabel="Y-PSNR (dB)")
+            xs = [offset + int(r["step"]) for r in rows]
+            ys = [float(r["val_psnr"]) for r in rows]
+            label = KIND_LABEL.get(kind, kind) if kind not in labelled else None
+            labelled.add(kind)
+            ax.plot(xs, ys, marker=".", lw=1.2, color=colours.get(kind), label=label, alpha=0.85)
+            xs_all += xs
+            ys_all += ys
+        # zoom on where the kinds differ: the first tenth of training (and step 0) would flatten the rest
+        late = [y for x, y in zip(xs_all, ys_all) if x >= 0.1 * max(xs_all)] or ys_all
+        pad = 0.1 * (max(late) - min(late) or 1.0)
+        ax.set_ylim(min(late) - pad, max(late) + pad)
+        ax.set(title=f"x{scale}: held-out validation (first 10% of steps off scale)",
+               xlabel="iteration (all stages of this scale)", ylabel="Y-PSNR (dB)")
+        ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
-    return [p.parent.name for p, _, _ in runs]
+    return [p.parent.name for p, _, _, _ in runs]
 
 
 SCHEDULE = ("All kinds follow one schedule and seed policy (`scripts/train_s.sh`): x2 stage 1, 5000 iterations "
             "(cosine from 5e-4, seed 0); x2 stage 2, a warm restart of 4000 iterations (cosine from 3e-4, seed 1); "
             "x4, 2500 iterations fine-tuned from the final x2 (cosine from 2.5e-4). Stage 2 was added after the "
             "first finished model (no attention, 5000 iterations) came out just under the Set5 x2 bar: the budget, "
-            "not a hyper-parameter, was changed, and for every kind alike.")
+            "not a hyper-parameter, was changed, and for every kind alike. Most of stage 1 ran on the 2-core CPU "
+            "(one torch thread per run, two runs at a time); the rest (the end of dense stage 1, stage 2 but for LCoAN's "
+            "first steps, and x4) ran "
+            "on an NVIDIA H100 lent for a few minutes, three runs sharing it. A run resumes across machines from "
+            "the same resume state; each card lists which machine ran which steps.")
 
 
 def readme_section(results: dict, bicubic: dict, infos: dict) -> str:
@@ -177,6 +226,11 @@ def readme_section(results: dict, bicubic: dict, infos: dict) -> str:
         its = ", ".join(f"x{sc}: {iterations_text(infos[n])}" for sc, n in sorted(names.items()))
         lines.append(f"| {kind} | " + " | ".join(fmt(results.get(names.get(sc, "")), s) for s, sc in cols)
                      + f" | {its} |")
+    for label, a, b in (("LCoAN - dense (dB)", "lcoan-s", "dense-s"), ("LCoAN - none (dB)", "lcoan-s", "none-s")):
+        cells = [diff(results.get(by_kind.get(a, {}).get(sc, "")), results.get(by_kind.get(b, {}).get(sc, "")), s)
+                 for s, sc in cols]
+        if any(c != "–" for c in cells):
+            lines.append(f"| *{label}* | " + " | ".join(cells) + " | |")
     for label, bar in BARS.items():
         lines.append(f"| *{label}* | " + " | ".join(f"{bar[c]:.2f}" for c in cols) + " | |")
     interim = any(info.get("snapshot") for info in infos.values())

@@ -15,7 +15,7 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     readme = out / "README.md"
     readme.write_text("# Benchmarks\n\nhand-written text\n\n" + BEGIN + "\nold\n" + END + "\n\ntail text\n")
-    assert main(["--quick", "--silent", "--out", str(out)]) == 0
+    assert main(["--quick", "--silent", "--device", "cpu", "--out", str(out)]) == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     return out, rows

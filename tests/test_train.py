@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from PIL import Image
 
 import lcoan
 from lcoan.data import PatchSampler, dihedral, make_pair, split
-from lcoan.train import Options, learning_rate, main
+from lcoan.train import Options, describe_machines, learning_rate, machine_segments, main, pick_device
 
 from .conftest import ROOT
 
@@ -65,7 +66,7 @@ def run_tiny(tmp_path: Path, *extra: str) -> Path:
     out = tmp_path / "run"
     args = ["--preset", "tiny", "--scale", "2", "--data", str(data), "--out", str(out), "--batch", "2",
             "--patch", "16", "--val-every", "4", "--save-every", "2", "--val-hr-size", "32", "--val-split", "3",
-            "--warmup", "1", "--threads", "1", *extra]
+            "--warmup", "1", "--threads", "1", "--device", "cpu", *extra]
     assert main(args) == 0
     return out
 
@@ -89,7 +90,7 @@ def test_finetune_from_x2_copies_matching_tensors(tmp_path, capsys):
     out = tmp_path / "x4"
     data = tmp_path / "data"
     main(["--preset", "tiny", "--scale", "4", "--data", str(data), "--out", str(out), "--batch", "2", "--patch", "8",
-          "--iters", "1", "--val-split", "3", "--val-hr-size", "32", "--threads", "1",
+          "--iters", "1", "--val-split", "3", "--val-hr-size", "32", "--threads", "1", "--device", "cpu",
           "--init-from", str(tmp_path / "x2")])
     said = capsys.readouterr().out
     assert "initialised from" in said and "upsample.2.weight" in said
@@ -101,7 +102,7 @@ def test_finetune_records_its_history_across_resume(tmp_path):
     parent = lcoan.checkpoint.load_info(tmp_path / "x2")
     args = ["--preset", "tiny", "--scale", "2", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "ft"),
             "--batch", "2", "--patch", "16", "--iters", "4", "--val-split", "3", "--val-hr-size", "32",
-            "--save-every", "1", "--warmup", "1", "--threads", "1", "--init-from", str(tmp_path / "x2"),
+            "--save-every", "1", "--warmup", "1", "--threads", "1", "--device", "cpu", "--init-from", str(tmp_path / "x2"),
             "--export", str(tmp_path / "x2")]
     assert main([*args, "--stop-after", "2"]) == 0
     lcoan.save(lcoan.LCoAN(lcoan.preset("tiny", scale=2)), tmp_path / "x2",
@@ -115,6 +116,51 @@ def test_finetune_records_its_history_across_resume(tmp_path):
     # re-running the finished first stage must not overwrite the later stage's export
     run_tiny(tmp_path, "--iters", "2", "--export", str(tmp_path / "x2"))
     assert lcoan.checkpoint.load_info(tmp_path / "x2")["iterations"] == 4
+
+
+def test_machine_segments_record_which_machine_ran_which_steps():
+    cpu, gpu = "2-core CPU", "H100 (CUDA)"
+    segs = machine_segments([], cpu, 0, 100, 50.0)
+    segs = machine_segments(segs, cpu, 100, 150, 25.4)  # resumed on the same machine: merged
+    assert segs == [{"machine": cpu, "first_step": 0, "last_step": 150, "seconds": 75}]
+    assert describe_machines(segs, "x") == cpu
+    segs = machine_segments(segs, gpu, 150, 400, 10.0)
+    assert [s["machine"] for s in segs] == [cpu, gpu] and segs[1]["first_step"] == 150
+    assert machine_segments(segs, gpu, 400, 400, 0.0) == segs  # no steps, nothing added
+    line = describe_machines(segs, "x")
+    assert "2-core CPU (steps 0-150" in line and "H100 (CUDA) (steps 150-400" in line
+
+
+def test_finished_run_without_resume_state_does_nothing(tmp_path, capsys):
+    """After the heavy resume state of a finished run is dropped, run.json alone stops a retrain."""
+    out = run_tiny(tmp_path, "--iters", "4", "--export", str(tmp_path / "ck"))
+    info = json.loads((out / "run.json").read_text())
+    assert info["step"] == 4 and info["iters"] == 4 and info["segments"][0]["last_step"] == 4
+    log_before = (out / "log.csv").read_text()
+    (out / "resume" / "state.safetensors").unlink()
+    run_tiny(tmp_path, "--iters", "4", "--export", str(tmp_path / "ck"))
+    assert "already finished" in capsys.readouterr().out
+    assert (out / "log.csv").read_text() == log_before and not (out / "resume" / "state.safetensors").exists()
+    run_tiny(tmp_path, "--iters", "6", "--stop-after", "1")  # a longer schedule is not "finished": it starts over
+    assert (out / "resume" / "state.safetensors").exists()
+
+
+def test_device_choice():
+    import torch
+
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA device"):
+            pick_device("cuda")
+
+
+def test_resumed_run_keeps_earlier_machine_segments(tmp_path):
+    run_tiny(tmp_path, "--iters", "4", "--stop-after", "2")
+    run_tiny(tmp_path, "--iters", "4", "--export", str(tmp_path / "ck"))
+    info = lcoan.checkpoint.load_info(tmp_path / "ck")
+    assert len(info["segments"]) == 1 and info["segments"][0]["last_step"] == 4
+    assert info["machine"] == info["segments"][0]["machine"]
 
 
 def free_port() -> int:
@@ -134,7 +180,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
            "-m", "lcoan.train", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
            "--iters", "3", "--batch", "2", "--patch", "16", "--val-split", "3", "--val-hr-size", "32",
-           "--save-every", "3", "--val-every", "3", "--export", str(tmp_path / "ck")]
+           "--save-every", "3", "--val-every", "3", "--device", "cpu", "--export", str(tmp_path / "ck")]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
