@@ -28,7 +28,7 @@ TABS: list[tuple[str, Callable[[ModelService], None]]] = [
 def header(service: ModelService) -> None:
     gr.Markdown(f"# {TITLE}\nSingle-image super-resolution with LCoAN (learnable sparse pattern + collaborative "
                 f"attention), compared with bicubic and a dense non-local baseline. Paper: {CITATION} "
-                "This is an independent PyTorch implementation, trained on CPU (small models).")
+                "This is an independent PyTorch implementation with small models trained for this project (not the paper's weights).")
     gr.Markdown(service.status(), elem_id="model-status")
 
 

@@ -193,7 +193,7 @@ def remove_stale_temp_files(out: Path) -> list[Path]:
     were meant to replace are still in place, so these are garbage.
     """
     patterns = [(out / RESUME).parent.glob(f".{Path(RESUME).name}.*.tmp"), out.glob(".log.csv.*.tmp"),
-                out.glob("log.tmp")]  # log.tmp: the name older versions used
+                out.glob(f".{RUN_INFO}.*.tmp"), out.glob("log.tmp")]  # log.tmp: the name older versions used
     removed = []
     for found in patterns:
         for p in found:

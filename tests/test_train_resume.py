@@ -202,7 +202,7 @@ def _wait_for_temp_file(folder: Path, timeout: float) -> bool:
 def test_sigkill_at_random_moments_always_resumes(photos, tmp_path):
     """Real SIGKILLs of a run that saves every step: at random moments, and (every other one) while
     the resume state is being written."""
-    iters, kills_wanted = 300, 10
+    iters, kills_wanted = 800, 10  # enough steps that 10 kills land before the end, also on a quiet machine
     ref, run = tmp_path / "ref", tmp_path / "run"
     args = train_args(photos, run, iters, "--val-every", "50")
     rnd = random.Random(20241125)
@@ -249,3 +249,17 @@ def test_sigkill_at_random_moments_always_resumes(photos, tmp_path):
     assert log_rows(ref) == log_rows(run)
     print(f"{kills} kills, {mid_write} of them during a write of the resume state; resumed at {resumed_at}")
     assert mid_write >= 1  # the case this test is about did happen (the fast test forces it every time)
+
+
+def test_stale_temp_files_of_every_atomic_write_are_removed(tmp_path):
+    from lcoan.train import remove_stale_temp_files
+
+    (tmp_path / "resume").mkdir()
+    left = [tmp_path / "resume" / ".state.safetensors.abc123.tmp", tmp_path / ".log.csv.abc123.tmp",
+            tmp_path / ".run.json.abc123.tmp"]
+    for p in left:
+        p.write_text("half")
+    keep = tmp_path / "run.json"
+    keep.write_text("{}")
+    assert sorted(remove_stale_temp_files(tmp_path)) == sorted(left)
+    assert keep.exists() and not temp_files(tmp_path)

@@ -57,7 +57,7 @@ comes from.
 
 DISCLAIMER = """
 ### The shipped checkpoints
-They are **small models trained on a 2-core CPU** for this project (the "s" preset: 32 channels,
+They are **small models trained for this project**, partly on a 2-core CPU and partly on a GPU lent for a few minutes (the "s" preset: 32 channels,
 4 residual groups of 4 blocks, K = 128, W = 384; sizes and training in the table below, trained on
 390 of the 400 BSDS500 train/test photographs, 10 held out for validation). They are **not the paper's weights**: the paper's full-size LCoAN (128 channels, 10 groups,
 reported at about 15.7 M parameters, trained on DIV2K) is not included and its numbers are not reproduced here.
