@@ -89,7 +89,9 @@ def speeds(chain: list[dict]) -> str:
     return "; ".join(f"{m}: {sec / its:.3g} s/iteration" for m, (its, sec) in per.items() if its > 0)
 
 
-def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -> str:
+def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
+         peers: dict[str, dict] | None = None) -> str:
+    """The model card; ``peers``: the other shipped checkpoints of the same scale (name -> eval result)."""
     scale = cfg.scale
     chain = checkpoint.training_stages(info)
     total = sum(int(s.get("iterations") or 0) for s in chain)
@@ -98,8 +100,9 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict) -
               f"Trained for {iterations_text(info)} = {total} iterations." if len(chain) > 1 else
               f"Trained for {info.get('iterations')} iterations.")
     hours = sum(s.get("train_seconds", 0) for s in chain) / 3600
-    rows = "\n".join(f"| {label} | {fmt(r, 'Set5')} | {fmt(r, 'Set14')} |"
-                     for label, r in (("bicubic", bicubic), (name, result)))
+    table = [("bicubic", bicubic), (f"**{name}** (this model)", result)]
+    table += [(f"{peer} (same schedule, for comparison)", r) for peer, r in sorted((peers or {}).items())]
+    rows = "\n".join(f"| {label} | {fmt(r, 'Set5')} | {fmt(r, 'Set14')} |" for label, r in table)
     return f"""# {name}
 
 {KIND_LABEL[cfg.attention]} (preset `{cfg.name}`, x{scale}) from LCoAN Studio: a small model trained on {trained_on(chain)},
@@ -253,7 +256,7 @@ def main() -> int:
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="re-evaluate only these checkpoints (others reuse their eval.json)")
     args = p.parse_args()
-    results, infos, bicubic = {}, {}, {}
+    results, infos, bicubic, cards = {}, {}, {}, {}
     for folder in sorted((ROOT / "checkpoints").glob("*-x[234]")):
         model = checkpoint.load(folder)
         info = checkpoint.load_info(folder)
@@ -276,8 +279,11 @@ def main() -> int:
                 bpath.parent.mkdir(parents=True, exist_ok=True)
                 bpath.write_text(json.dumps(bicubic[scale], indent=1) + "\n")
         results[folder.name], infos[folder.name] = result, info
-        (folder / "README.md").write_text(card(folder.name, info, model.cfg, model.num_parameters(), result,
-                                               bicubic[scale]))
+        cards[folder] = (model.cfg, model.num_parameters())
+    for folder, (cfg, params) in cards.items():  # after all evaluations: each card lists its peers
+        peers = {n: r for n, r in results.items() if n != folder.name and infos[n]["config"]["scale"] == cfg.scale}
+        (folder / "README.md").write_text(card(folder.name, infos[folder.name], cfg, params, results[folder.name],
+                                               bicubic[cfg.scale], peers))
     training_curves(ROOT / "docs" / "training_curves.png")
     readme = ROOT / "README.md"
     text = readme.read_text()
