@@ -337,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
                    save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed)
     opts.out.mkdir(parents=True, exist_ok=True)
+    finished = finished_without_state(opts.out, opts.iters)
+    if finished is not None:
+        if main_proc:
+            print(f"run already finished ({finished} iterations, {opts.out / RUN_INFO}); its resume state is not "
+                  f"kept, so nothing to do. Delete {opts.out} to train it again.", flush=True)
+        if distributed:
+            dist.destroy_process_group()
+        return 0
     torch.manual_seed(args.seed + rank)
 
     files = list_images(args.data)
@@ -357,14 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     step, train_seconds, note = 0, 0.0, ""
     segments: list[dict] = []  # earlier processes' machines (a run may move between machines when resumed)
     parent: dict | None = None  # the checkpoint this run started from (--init-from), with its history
-    finished = finished_without_state(opts.out, opts.iters)
-    if finished is not None:
-        if main_proc:
-            print(f"run already finished ({finished} iterations, {opts.out / RUN_INFO}); its resume state is not "
-                  f"kept, so nothing to do. Delete {opts.out} to train it again.", flush=True)
-        if distributed:
-            dist.destroy_process_group()
-        return 0
     if resume_path.exists():
         try:
             info = load_resume(resume_path, model, optim, gen)
@@ -389,13 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     log_path = opts.out / "log.csv"
     rows = read_log(log_path, step) if main_proc else []
     command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": machine_description(device)}
+    here = machine_description(device)
+    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": here}
     if parent:
         meta["init_from"] = parent
     if main_proc:
         print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
               f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
-              f"{machine_description(device)}", flush=True)
+              f"{here}", flush=True)
         if step == 0 and not rows:
             rows.append({"step": 0, "loss": "", "lr": "", "val_psnr": f"{validate(model, val_pairs):.4f}",
                          "elapsed_s": "0", "s_per_it": ""})
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not main_proc, dynamic_ncols=True)
     losses: list[float] = []
     started, run_steps = time.time(), 0
-    first_step, first_seconds, here = step, train_seconds, machine_description(device)
+    first_step, first_seconds = step, train_seconds
     last_save = time.time()
     while step < opts.iters:
         lr_now = learning_rate(step, opts)

@@ -100,6 +100,7 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
               f"Trained for {iterations_text(info)} = {total} iterations." if len(chain) > 1 else
               f"Trained for {info.get('iterations')} iterations.")
     hours = sum(s.get("train_seconds", 0) for s in chain) / 3600
+    speed = speeds(chain)
     table = [("bicubic", bicubic), (f"**{name}** (this model)", result)]
     table += [(f"{peer} (same schedule, for comparison)", r) for peer, r in sorted((peers or {}).items())]
     rows = "\n".join(f"| {label} | {fmt(r, 'Set5')} | {fmt(r, 'Set14')} |" for label, r in table)
@@ -117,7 +118,7 @@ not the paper's full-size network. {status}
   batch 16, 8 flips/rotations, L1 loss, Adam with warm-up and cosine decay.
 - Validation (held-out BSDS crops, Y-PSNR): {info.get('final_val_psnr')} dB at the last step.
 - Training time: {hours:.2f} h of wall clock over all stages; each stage's time and machine are listed below.
-  Speed per machine (validation and saving included{"; three runs shared the GPU" if "CUDA" in speeds(chain) else ""}): {speeds(chain)}.
+  Speed per machine (validation and saving included{"; three runs shared the GPU" if "CUDA" in speed else ""}): {speed}.
 - Commands ({len(chain)} stage{"s" if len(chain) > 1 else ""}, each resumable; `bash scripts/train_s.sh` runs them all):
 {history_lines(info)}
 
