@@ -99,10 +99,7 @@ def save_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer, step
 def write_run_info(run: Path, info: dict) -> None:
     """``run/run.json``: the resume state's metadata without its tensors (config, command, step, time,
     machines, parent stages), small enough to keep in git after the heavy resume state is dropped."""
-    from .atomic import atomic_path
-
-    with atomic_path(Path(run) / RUN_INFO) as tmp:
-        tmp.write_text(json.dumps(info, indent=1) + "\n")
+    checkpoint.atomic_write_bytes(Path(run) / RUN_INFO, (json.dumps(info, indent=1) + "\n").encode())
 
 
 def finished_without_state(run: Path, iters: int) -> int | None:

@@ -12,10 +12,9 @@ import lcoan
 from lcoan.inference import sr_tensor
 from lcoan.metrics import psnr_y
 
-from .conftest import ROOT
+from .conftest import SHIPPED
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
-SHIPPED = sorted(p for p in (ROOT / "checkpoints").glob("*-x[234]") if (p / "model.safetensors").exists())
 
 
 def smooth_image(h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -10,9 +10,8 @@ import lcoan
 from lcoan.checkpoint import load_info, read_config
 from lcoan.evaluate import evaluate, find_samples
 
-from .conftest import DATA, ROOT, needs_data
+from .conftest import DATA, SHIPPED, needs_data
 
-SHIPPED = sorted(p for p in (ROOT / "checkpoints").glob("*-x[234]") if (p / "model.safetensors").exists())
 NAMES = [p.name for p in SHIPPED]
 FAST = [p for p in SHIPPED if read_config(p).attention != "dense"]  # dense NLA on a whole image takes a while
 
