@@ -48,6 +48,13 @@ class LCoANConfig:
     kmeans_init_iters: int = 10
     attn_res_scale: float = 0.1
     group_res_scale: float = 0.1
+    # Departures from the paper, off by default (see README "Making the attention count"):
+    # logit_scale: a learnable scalar t, initialised at this value, multiplying the raw query, so
+    #   scores are t * (q . k_hat) instead of q . k_hat (lets the softmax sharpen without growing |q|).
+    # reseed_dead: k-means centroids whose running cluster size falls near zero are moved onto
+    #   random embeddings of the current training batch (no dead clusters).
+    logit_scale: float | None = None
+    reseed_dead: bool = False
     rgb_mean: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
     name: str = "custom"
 
@@ -65,7 +72,9 @@ class LCoANConfig:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
         if not _is_int(self.kmeans_init_iters) or self.kmeans_init_iters < 0:
             raise ConfigError(f"kmeans_init_iters must be a non-negative integer, got {self.kmeans_init_iters!r}")
-        for key in ("share_pattern", "freeze_centroids"):
+        if self.logit_scale is not None and (not _is_finite_number(self.logit_scale) or self.logit_scale <= 0):
+            raise ConfigError(f"logit_scale must be a positive number or null, got {self.logit_scale!r}")
+        for key in ("share_pattern", "freeze_centroids", "reseed_dead"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         for key in ("ema_decay", "attn_res_scale", "group_res_scale"):

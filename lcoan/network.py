@@ -128,6 +128,17 @@ class LCoAN(nn.Module):
         return self._forward(x, tracer), tracer.trace
 
 
+def reconfigured(model: LCoAN, **changes) -> LCoAN:
+    """The same weights under an inference-time config change, e.g. ``attn_res_scale=0`` (the
+    attention branch off) or ``window=...`` / ``rounds=...``: a new network, the original untouched.
+
+    Only changes that keep every tensor's shape are possible (the state dict is loaded strictly).
+    """
+    clone = LCoAN(model.cfg.replace(**changes)).to(next(model.parameters()).device)
+    clone.load_state_dict(model.state_dict(), strict=True)
+    return clone.train(model.training)
+
+
 def create_model(cfg: LCoANConfig) -> LCoAN:
     """Build a randomly initialised network for a config."""
     return LCoAN(cfg)

@@ -270,10 +270,19 @@ def lineage(folder: str) -> dict:
 
 
 def init_from(model: LCoAN, folder: str) -> list[str]:
-    """Copy every tensor of a checkpoint whose name and shape match (x2 -> x4 fine-tuning)."""
+    """Copy every tensor of a checkpoint whose name and shape match (x2 -> x4 fine-tuning).
+
+    When the new config has another ``attn_res_scale``, each group's value projection is divided
+    by new / old, so the network computes the same function as the checkpoint at step 0.
+    """
     source = checkpoint.load(folder)
     src, dst = source.state_dict(), model.state_dict()
     copied = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
+    old, new = source.cfg.attn_res_scale, model.cfg.attn_res_scale
+    if old != new and new != 0:
+        for k in copied:
+            if ".attention.value." in k:
+                copied[k] = copied[k] * (old / new)
     model.load_state_dict(copied, strict=False)
     return sorted(set(dst) - set(copied))
 
@@ -285,6 +294,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--attention", default="lsp", choices=ATTENTION_KINDS)
     p.add_argument("--no-share", action="store_true", help="LSP-only ablation: no CoA sharing")
     p.add_argument("--freeze-centroids", action="store_true", help="reference-code behaviour: no EMA")
+    p.add_argument("--logit-scale", type=float, default=None,
+                   help="learnable score scale, initialised at this value (not in the paper; default: none)")
+    p.add_argument("--reseed-dead", action="store_true", help="re-seed dead k-means centroids (not in the paper)")
+    p.add_argument("--attn-res-scale", type=float, default=None,
+                   help="scale of the attention branch (default: the preset's, 0.1 as in the paper)")
     p.add_argument("--data", required=True, help="folder of HR training images")
     p.add_argument("--out", required=True, help="run folder (log, curve, resume state)")
     p.add_argument("--iters", type=int, default=6000)
@@ -328,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     main_proc = rank == 0
 
+    extra = {} if args.attn_res_scale is None else {"attn_res_scale": args.attn_res_scale}
     cfg = preset(args.preset, scale=args.scale, attention=args.attention, share_pattern=not args.no_share,
-                 freeze_centroids=args.freeze_centroids)
+                 freeze_centroids=args.freeze_centroids, logit_scale=args.logit_scale,
+                 reseed_dead=args.reseed_dead, **extra)
     opts = Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
                    save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import LCoANConfig
+from .embed import make_log_scale, query_key
 
 
 def dense_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
@@ -34,12 +35,13 @@ class DenseNonLocal(nn.Module):
         super().__init__()
         self.match = nn.Conv2d(cfg.num_feat, cfg.match_dim, 3, padding=1)
         self.value = nn.Conv2d(cfg.num_feat, cfg.num_feat, 1)
+        self.log_scale = make_log_scale(cfg.logit_scale)
         self.naive = naive
 
     def embed(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, C, H, W) -> query (B, N, D), normalised key (B, N, D), value (B, N, C)."""
-        query = self.match(x).flatten(2).transpose(1, 2).contiguous()
-        key = F.normalize(query, dim=-1)
+        query, key = query_key(self.match, self.log_scale, x)
+        query, key = query.contiguous(), key.contiguous()
         value = self.value(x).flatten(2).transpose(1, 2).contiguous()
         return query, key, value
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+SIZE_DECAY = 0.99  # EMA decay of the running cluster sizes (at most the centroids' decay)
+
 
 def assign(x: Tensor, centroids: Tensor) -> Tensor:
     """Nearest centroid by cosine similarity.
@@ -59,14 +61,20 @@ class CentroidBank(nn.Module):
     """K centroids per hashing round, initialised by k-means on the first training batch and
     then moved by an EMA of the per-cluster means of each training batch. Eval mode changes
     nothing; ``frozen`` keeps the first-batch centroids (the reference code's behaviour).
+    ``reseed_dead`` (not in the paper): a centroid whose running cluster size (``cluster_size``, an
+    EMA of its member count per batch, decay ``SIZE_DECAY``) falls below ``dead_fraction`` of the mean is moved onto a
+    random embedding of the current batch, so every cluster keeps members.
 
     forward(x: (B, N, D) unit vectors) -> codes (B, R, N).
     """
 
     def __init__(self, rounds: int, num_clusters: int, dim: int, decay: float = 0.999,
-                 frozen: bool = False, init_iters: int = 10, init_samples: int = 16384) -> None:
+                 frozen: bool = False, init_iters: int = 10, init_samples: int = 16384,
+                 reseed_dead: bool = False, dead_fraction: float = 0.03) -> None:
         super().__init__()
         self.decay = decay
+        self.reseed_dead = reseed_dead
+        self.dead_fraction = dead_fraction
         self.frozen = frozen
         self.init_iters = init_iters
         self.init_samples = init_samples
@@ -88,6 +96,9 @@ class CentroidBank(nn.Module):
             else:
                 sample = flat
             self.centroids[r] = spherical_kmeans(sample, self.num_clusters, self.init_iters).to(self.centroids)
+            # start the running sizes at this batch's counts (not at 0, which would read as "all dead")
+            codes = (flat @ self.centroids[r].t().to(flat)).argmax(dim=-1)
+            self.cluster_size[r] = cluster_sums(flat, codes, self.num_clusters)[1].to(self.cluster_size)
         self.initted.fill_(True)
 
     @torch.no_grad()
@@ -103,7 +114,22 @@ class CentroidBank(nn.Module):
             means = sums / counts.clamp(min=1)[:, None]
             updated = F.normalize(torch.lerp(self.centroids[r], means.to(self.centroids), 1.0 - self.decay), dim=-1)
             self.centroids[r] = torch.where(present[:, None], updated, self.centroids[r])
-            self.cluster_size[r].lerp_(counts.to(self.cluster_size), 1.0 - self.decay)
+            # a shorter memory than the centroids' (about 100 batches), so a cluster that lost its
+            # members is noticed within a short fine-tune
+            self.cluster_size[r].lerp_(counts.to(self.cluster_size), 1.0 - min(self.decay, SIZE_DECAY))
+            if self.reseed_dead:
+                self.reseed(flat, r)
+
+    @torch.no_grad()
+    def reseed(self, flat: Tensor, r: int) -> Tensor:
+        """Move round r's dead centroids onto random rows of flat (M, D); returns their indices."""
+        size = self.cluster_size[r]
+        dead = torch.nonzero(size < self.dead_fraction * size.mean().clamp(min=1e-12))[:, 0]
+        if len(dead):
+            pick = torch.randint(flat.shape[0], (len(dead),), device="cpu").to(flat.device)
+            self.centroids[r, dead] = F.normalize(flat[pick], dim=-1).to(self.centroids)
+            self.cluster_size[r, dead] = size.mean()  # a grace period to gather members
+        return dead
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.detach()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import LCoANConfig
+from .embed import make_log_scale, query_key
 from .kmeans import CentroidBank
 
 
@@ -297,12 +298,13 @@ class LearnableSparsePattern(nn.Module):
         super().__init__()
         self.window = cfg.window
         self.match = nn.Conv2d(cfg.num_feat, cfg.match_dim, 3, padding=1)
+        self.log_scale = make_log_scale(cfg.logit_scale)
         self.clusters = CentroidBank(cfg.rounds, cfg.num_clusters, cfg.match_dim, decay=cfg.ema_decay,
-                                     frozen=cfg.freeze_centroids, init_iters=cfg.kmeans_init_iters)
+                                     frozen=cfg.freeze_centroids, init_iters=cfg.kmeans_init_iters,
+                                     reseed_dead=cfg.reseed_dead)
 
     def forward(self, x: Tensor) -> SharedPattern:
-        query = self.match(x).flatten(2).transpose(1, 2)
-        key = F.normalize(query, dim=-1)
+        query, key = query_key(self.match, self.log_scale, x)
         codes = self.clusters(key)
         return build_pattern(query, key, codes, self.window)
 

@@ -1,0 +1,248 @@
+"""Does a network use its attention? Ablation PSNR, softmax sharpness, LSP recall and cluster usage.
+
+    python -m lcoan.attention_report --checkpoint checkpoints/lcoan-s-x2 checkpoints/dense-s-x2 \
+        --data data/heldout/structure --lr-size 128 --json docs/results/attention-x2.json
+
+For every HR image of ``--data`` (centre crop of at most ``--lr-size`` LR pixels a side, LR made
+with the MATLAB-compatible degradation) and every checkpoint it measures:
+
+- Y-PSNR with the attention branch on, and off (the same weights with ``attn_res_scale = 0``);
+- per attention layer (the shared pattern of LCoAN, each group of dense), over sampled queries,
+  the dense softmax of the model's own embeddings: entropy / log N (1 = uniform) and the share of
+  its mass on the top 1% of keys (0.01 = uniform);
+- LSP attention-mass recall: the share of that dense mass that falls on the 3W keys the sparse
+  pattern gives each query (flat level 3W / N);
+- clusters occupied (share of the K centroids with a member) and the perplexity of the cluster
+  sizes (exp of their entropy: how many equally-used clusters the sizes amount to);
+- |q|: the length of the (scaled) query embeddings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import checkpoint
+from .data import centre_crop, list_images, make_pair
+from .inference import from_tensor, to_tensor
+from .metrics import psnr_y
+from .network import LCoAN, reconfigured
+from .trace import Trace
+
+TOP_SHARE = 0.01  # "top 1% of keys"
+
+
+# ---------------------------------------------------------------- pure statistics (tested)
+
+def normalised_entropy(rows: Tensor) -> Tensor:
+    """Entropy of each probability row divided by log N: (Q, N) -> (Q,), 1 for a uniform row."""
+    n = rows.shape[-1]
+    if n < 2:
+        return torch.zeros(rows.shape[:-1])
+    h = -(rows * torch.log(rows.clamp_min(1e-30))).sum(-1)
+    return h / math.log(n)
+
+
+def top_share(rows: Tensor, fraction: float = TOP_SHARE) -> Tensor:
+    """Share of each row's mass on its largest ceil(fraction * N) entries: (Q, N) -> (Q,)."""
+    k = max(1, math.ceil(fraction * rows.shape[-1]))
+    return rows.topk(k, dim=-1).values.sum(-1)
+
+
+def perplexity(counts: Tensor) -> float:
+    """exp(entropy) of a count vector: the number of equally-sized groups it amounts to."""
+    p = counts.double() / counts.sum().clamp_min(1)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def sample_positions(n: int, count: int, seed: int = 0) -> Tensor:
+    """``count`` distinct query positions out of N (all of them when N <= count)."""
+    if n <= count:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
+
+
+# ---------------------------------------------------------------- per image
+
+@dataclass
+class LayerStats:
+    """Softmax sharpness of one attention layer on one image (means over sampled queries)."""
+
+    entropy: float
+    top1: float
+    q_mean: float
+    q_p05: float
+    q_p95: float
+
+
+@dataclass
+class ImageStats:
+    name: str
+    lr_size: tuple[int, int]
+    psnr_on: float
+    psnr_off: float
+    layers: list[LayerStats] = field(default_factory=list)
+    recall: float | None = None
+    flat_recall: float | None = None
+    clusters_used: float | None = None
+    cluster_perplexity: float | None = None
+
+    @property
+    def drop(self) -> float:
+        """PSNR lost when the attention is switched off (positive: the attention helps)."""
+        return self.psnr_on - self.psnr_off
+
+
+def layer_stats(query: Tensor, key: Tensor, positions: Tensor) -> LayerStats:
+    """query, key: (N, D) -> :class:`LayerStats` over the sampled query positions."""
+    rows = torch.softmax(query[positions] @ key.T, dim=-1)
+    qn = query.norm(dim=-1)
+    return LayerStats(entropy=float(normalised_entropy(rows).mean()), top1=float(top_share(rows).mean()),
+                      q_mean=float(qn.mean()), q_p05=float(qn.quantile(0.05)), q_p95=float(qn.quantile(0.95)))
+
+
+def trace_stats(trace: Trace, queries: int, seed: int = 0) -> dict:
+    """The attention statistics of one traced pass (no PSNR)."""
+    positions = sample_positions(trace.n, queries, seed)
+    out: dict = {"layers": []}
+    if trace.kind == "lsp":
+        for pat in trace.patterns:
+            out["layers"].append(layer_stats(pat.query, pat.key, positions))
+        pat = trace.patterns[0]
+        out["recall"] = float(pat.recall_many(positions).mean())
+        out["flat_recall"] = min(1.0, 3 * pat.window / pat.n)
+        sizes = pat.cluster_sizes(0)
+        out["clusters_used"] = float((sizes > 0).double().mean())
+        out["cluster_perplexity"] = perplexity(sizes)
+    elif trace.kind == "dense":
+        for g in trace.groups:
+            out["layers"].append(layer_stats(g.query, g.key, positions))
+    return out
+
+
+@torch.no_grad()
+def image_stats(model: LCoAN, ablated: LCoAN, name: str, lr: np.ndarray, hr: np.ndarray,
+                queries: int = 512, seed: int = 0) -> ImageStats:
+    """Everything the report measures for one model on one (LR, HR) pair of uint8 arrays."""
+    scale = model.cfg.scale
+    x = to_tensor(lr)
+    sr, trace = model.forward_with_trace(x)
+    psnr_on = psnr_y(from_tensor(sr.clamp(0, 1), np.uint8), hr, scale)
+    psnr_off = psnr_on if model.cfg.attention == "none" else \
+        psnr_y(from_tensor(ablated(x).clamp(0, 1), np.uint8), hr, scale)
+    return ImageStats(name=name, lr_size=tuple(lr.shape[:2]), psnr_on=psnr_on, psnr_off=psnr_off,
+                      **trace_stats(trace, queries, seed))
+
+
+# ---------------------------------------------------------------- per checkpoint
+
+def summarise(images: list[ImageStats]) -> dict:
+    """Means over the images; per-layer entropy and top-1% share are averaged over layers too."""
+    def mean(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    layers = [layer for im in images for layer in im.layers]
+    return {
+        "images": len(images),
+        "psnr_on": mean([im.psnr_on for im in images]),
+        "psnr_off": mean([im.psnr_off for im in images]),
+        "drop": mean([im.drop for im in images]),
+        "entropy": mean([la.entropy for la in layers]),
+        "entropy_per_layer": [mean([im.layers[i].entropy for im in images]) for i in range(len(images[0].layers))]
+        if images and images[0].layers else [],
+        "top1": mean([la.top1 for la in layers]),
+        "q_mean": mean([la.q_mean for la in layers]),
+        "q_p05": mean([la.q_p05 for la in layers]),
+        "q_p95": mean([la.q_p95 for la in layers]),
+        "recall": mean([im.recall for im in images]),
+        "flat_recall": mean([im.flat_recall for im in images]),
+        "clusters_used": mean([im.clusters_used for im in images]),
+        "cluster_perplexity": mean([im.cluster_perplexity for im in images]),
+    }
+
+
+def load_pairs(folder: str | Path, scale: int, lr_size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, LR, HR) centre crops of every image of a folder, at most ``lr_size`` LR pixels a side."""
+    out = []
+    for path in list_images(folder):
+        pair = centre_crop(make_pair(path, scale), scale, lr_size * scale)
+        out.append((path.stem, pair.lr, pair.hr))
+    return out
+
+
+def report(folder: str | Path, data: str | Path, lr_size: int = 128, queries: int = 512,
+           pairs: list | None = None) -> dict:
+    """Load one checkpoint and measure it on every image of ``data``."""
+    model = checkpoint.load(folder).eval()
+    ablated = reconfigured(model, attn_res_scale=0.0).eval()
+    pairs = pairs if pairs is not None else load_pairs(data, model.cfg.scale, lr_size)
+    images = [image_stats(model, ablated, name, lr, hr, queries) for name, lr, hr in pairs]
+    return {"checkpoint": Path(folder).name, "kind": model.cfg.attention, "scale": model.cfg.scale,
+            "config": model.cfg.to_dict(), "data": Path(data).name, "lr_size": lr_size,
+            "summary": summarise(images), "per_image": [dict(asdict(im), drop=im.drop) for im in images]}
+
+
+def fmt(value: float | None, digits: int = 3, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def markdown(results: list[dict]) -> str:
+    """One row per (checkpoint, data) result."""
+    lines = ["| checkpoint | data | images | PSNR on / off | drop (dB) | entropy / log N | top-1% mass | "
+             "LSP recall (flat) | clusters used | cluster perplexity | abs(q) mean (p5-p95) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r["summary"]
+        recall = "–" if s["recall"] is None else f"{s['recall']:.3f} ({s['flat_recall']:.3f})"
+        used = "–" if s["clusters_used"] is None else f"{100 * s['clusters_used']:.0f}%"
+        q = "–" if s["q_mean"] is None else f"{s['q_mean']:.2f} ({s['q_p05']:.2f}-{s['q_p95']:.2f})"
+        lines.append(f"| {r['checkpoint']} | {r['data']} | {s['images']} | {fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | "
+                     f"{fmt(s['drop'], signed=True)} | {fmt(s['entropy'])} | {fmt(s['top1'])} | {recall} | {used} | "
+                     f"{fmt(s['cluster_perplexity'], 1)} | {q} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m lcoan.attention_report", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint folder(s)")
+    p.add_argument("--data", nargs="+", required=True, help="folder(s) of HR images")
+    p.add_argument("--lr-size", type=int, default=128, help="centre crop, LR pixels a side (default 128)")
+    p.add_argument("--queries", type=int, default=512, help="sampled query positions per image")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", help="write the full results (per image too) here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = []
+    try:
+        for data in args.data:
+            for folder in args.checkpoint:
+                results.append(report(folder, data, args.lr_size, args.queries))
+                print(markdown(results[-1:]).splitlines()[-1], flush=True)
+    except (checkpoint.CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Controlled experiments for "does the network use its attention" (issue 14): every variant
+# fine-tunes today's shipped x2 checkpoint of its kind for the same budget (600 iterations,
+# cosine from 2e-4, seed 2, the same pixels per batch), one torch thread each. Resumable: run the
+# same line again after an interruption. Held-out reports and the table:
+#   bash scripts/attention_experiments.sh report    (attention_report on data/heldout/*)
+#   python -m scripts.experiment_table               (docs/attention_experiments.md)
+# Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data/train/bsds400}
+COMMON="--preset s --scale 2 --data $DATA --iters 600 --lr 2e-4 --warmup 50 --seed 2 --val-every 200 --threads ${THREADS:-1}"
+P48="--batch 16 --patch 48"
+P96="--batch 4 --patch 96"
+FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
+declare -A V=(
+  [none-p48]="--attention none $P48"
+  [none-p96]="--attention none $P96"
+  [lsp-p48]="--attention lsp $P48"
+  [lsp-p96]="--attention lsp $P96"
+  [lsp-ls8-p96]="--attention lsp $P96 --logit-scale 8"
+  [lsp-fix-p48]="--attention lsp $P48 $FIX"
+  [lsp-fix-p96]="--attention lsp $P96 $FIX"
+  [dense-p96]="--attention dense $P96"
+  [dense-fix-p96]="--attention dense $P96 --logit-scale 8 --attn-res-scale 1"
+  [dense-fix-p48]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1"
+)
+kind_of() { case "$1" in none*) echo none ;; lsp*) echo lcoan ;; dense*) echo dense ;; esac; }
+case "${1:-list}" in
+  list) for k in "${!V[@]}"; do echo "$k: ${V[$k]}"; done | sort ;;
+  report)
+    for d in runs/exp/*/model; do
+      [ -f "$d/model.safetensors" ] || continue
+      [ -f "$d/../attention.json" ] && continue
+      python -m lcoan.attention_report --checkpoint "$d" --data data/heldout/bsds data/heldout/structure \
+        --threads "${THREADS:-1}" --json "$d/../attention.json"
+    done ;;
+  *)
+    for name in "$@"; do
+      [ -n "${V[$name]:-}" ] || { echo "unknown variant: $name (see: list)" >&2; exit 2; }
+      python -m lcoan.train $COMMON ${V[$name]} --init-from "checkpoints/$(kind_of "$name")-s-x2" \
+        --out "runs/exp/$name" --export "runs/exp/$name/model"
+    done ;;
+esac
