@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lcoan.attention import lsp
-from lcoan.attention.lsp import (build_pattern, framed_keys, framed_queries, gather_positions,
-                                 inverse_permutation, mask_slots_, pad_to_windows, slot_bias,
-                                 softmax_, sorted_framed, with_neighbours)
+from lcoan.attention import lsp, windows
+from lcoan.attention.lsp import build_pattern
+from lcoan.attention.windows import (framed_keys, framed_queries, gather_positions, inverse_permutation,
+                                     mask_slots_, pad_to_windows, slot_bias, softmax_, sorted_framed,
+                                     with_neighbours)
 from lcoan.config import preset
 from lcoan.network import LCoAN
 from tests.test_attention import random_case, slow_lsp
@@ -25,7 +26,7 @@ def training_pattern(q, k, codes, window):
 def test_framed_buffer_is_the_training_layout(n, window):
     x = torch.randn(2, n, 3)
     order = torch.stack([torch.randperm(n), torch.randperm(n)])
-    w = lsp.effective_window(n, window)
+    w = windows.effective_window(n, window)
     padded = pad_to_windows(gather_positions(x, order), w)
     buf = sorted_framed(x.transpose(1, 2).contiguous().transpose(1, 2), order, w)  # a non-contiguous input too
     assert torch.equal(framed_queries(buf, w), padded)
@@ -34,8 +35,8 @@ def test_framed_buffer_is_the_training_layout(n, window):
 
 @pytest.mark.parametrize("n,window", [(1, 4), (7, 4), (8, 4), (9, 4), (35, 8), (50, 7)])
 def test_mask_slots_marks_the_slot_bias_slots(n, window):
-    w = lsp.effective_window(n, window)
-    nw = lsp.num_windows(n, w)
+    w = windows.effective_window(n, window)
+    nw = windows.num_windows(n, w)
     masked = mask_slots_(torch.zeros(2, nw, w, 3 * w), n)
     assert torch.equal(masked, slot_bias(n, w).expand(nw, w, 3 * w).expand(2, -1, -1, -1))
 
@@ -82,26 +83,26 @@ def test_float32_inference_matches_training_path():
     torch.testing.assert_close(infer, train, rtol=1e-5, atol=1e-6)
 
 
-def counting(monkeypatch, name):
+def counting(monkeypatch, module, name):
     calls = []
-    real = getattr(lsp, name)
-    monkeypatch.setattr(lsp, name, lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **kw: calls.append(1) or real(*a, **kw))
     return calls
 
 
 def test_path_choice_follows_autograd(monkeypatch):
-    weights_calls = counting(monkeypatch, "windowed_weights")
-    apply_calls = counting(monkeypatch, "windowed_apply")
+    weights_calls = counting(monkeypatch, lsp, "window_weights")  # one per pattern, both paths
+    framed_calls = counting(monkeypatch, windows, "sorted_framed")  # the inference layout only
     model = LCoAN(preset("tiny", num_groups=3)).eval()
     x = torch.rand(1, 3, 12, 10)
     with_grad = model(x)  # parameters require grad: the autograd path, differentiable
-    assert with_grad.requires_grad and not weights_calls and not apply_calls
+    assert with_grad.requires_grad and len(weights_calls) == 1 and not framed_calls
     with torch.no_grad():
         no_grad = model(x)
-    assert len(weights_calls) == 1 and len(apply_calls) == 3
+    assert len(weights_calls) == 2 and len(framed_calls) == 2 + 3  # query and key once, values per group
     with torch.inference_mode():
         inference = model(x)
-    assert len(weights_calls) == 2 and len(apply_calls) == 6
+    assert len(weights_calls) == 3 and len(framed_calls) == 10
     torch.testing.assert_close(no_grad, with_grad.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(inference, no_grad, rtol=0, atol=0)
 
