@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention.lsp import SharedPattern, key_slots
+from .attention.lsp import SharedPattern
+from .attention.windows import key_slots, mix_rounds, slot_softmax, windowed
 
 
 def _cpu(x: Tensor) -> Tensor:
@@ -74,35 +75,29 @@ class PatternTrace:
         win = self.window_of(position, round)
         return self.order[round][index[win][valid[win]]]
 
-    def attention(self, position: int) -> tuple[Tensor, Tensor]:
-        """Sparse attention row of one query, all rounds merged: (key positions (M,), weights (M,))."""
-        rows, lses = [], []
-        for r in range(self.rounds):
-            keys = self.keys_of(position, r)
-            scores = self.key[keys] @ self.query[position]
-            rows.append((keys, torch.softmax(scores, 0)))
-            lses.append(torch.logsumexp(scores, 0))
-        mix = torch.softmax(torch.stack(lses), 0)
-        weights = torch.zeros(self.n)
-        for (keys, w), m in zip(rows, mix):
-            weights.index_add_(0, keys, m * w)
-        keys = torch.nonzero(weights > 0)[:, 0]
-        return keys, weights[keys]
+    def slot_rows(self, positions: Tensor, round: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        """One round's attention of many queries over their key slots, by the forward pass's rule
+        (:func:`slot_softmax`): key positions (Q, 3W) int64, weights (Q, 3W) (0 on invalid slots),
+        log-sum-exp (Q,)."""
+        keys, valid = self.key_positions(positions, round)
+        scores = (self.key[keys] @ self.query[positions][:, :, None])[..., 0]
+        weights, lse = slot_softmax(scores, valid=valid, with_lse=True)
+        return keys, weights, lse
 
     def attention_rows(self, positions: Tensor) -> Tensor:
-        """:meth:`attention` of many queries as full rows: (Q, N), rounds merged by log-sum-exp."""
+        """Sparse attention of many queries as full rows: (Q, N), rounds merged by log-sum-exp."""
         rows = torch.zeros(len(positions), self.n)
-        parts, lses = [], []
-        for r in range(self.rounds):
-            keys, valid = self.key_positions(positions, r)  # (Q, 3W)
-            scores = torch.einsum("qkd,qd->qk", self.key[keys], self.query[positions])
-            scores = scores.masked_fill(~valid, float("-inf"))
-            parts.append((keys, torch.softmax(scores, dim=-1)))
-            lses.append(torch.logsumexp(scores, dim=-1))
-        mix = torch.softmax(torch.stack(lses), dim=0)  # (R, Q)
-        for (keys, w), m in zip(parts, mix):
+        parts = [self.slot_rows(positions, r) for r in range(self.rounds)]
+        mix = mix_rounds(torch.stack([lse for *_, lse in parts]), dim=0)  # (R, Q)
+        for (keys, w, _), m in zip(parts, mix):
             rows.scatter_add_(1, keys, m[:, None] * w)
         return rows
+
+    def attention(self, position: int) -> tuple[Tensor, Tensor]:
+        """Sparse attention row of one query, all rounds merged: (key positions (M,), weights (M,))."""
+        row = self.attention_rows(torch.tensor([position]))[0]
+        keys = torch.nonzero(row > 0)[:, 0]
+        return keys, row[keys]
 
     def dense_attention(self, position: int) -> Tensor:
         """Softmax over ALL keys with the same embeddings, (N,): what dense attention would give."""
@@ -156,16 +151,17 @@ class PatternTrace:
         edges = start + torch.arange(nb + 1) * length // nb
         bin_of = torch.bucketize(torch.arange(start, stop), edges[1:], right=True)  # (length,)
         sums = torch.zeros(nb, nb, dtype=torch.float64)
-        order, w = self.order[round], self.window
+        order, w = self.order[round][None], self.window
+        queries, slots = windowed(self.query[None], order, w)[0], windowed(self.key[None], order, w, slots=True)[0]
+        valid = self.slots[1]
         for win in range(start // w, (stop - 1) // w + 1):
-            # queries of this window and its key slots: both contiguous ranges of the sorted sequence
-            r0, r1 = win * w, min((win + 1) * w, self.n)
-            c0, c1 = max(0, (win - 1) * w), min((win + 2) * w, self.n)
-            weights = torch.softmax(self.query[order[r0:r1]] @ self.key[order[c0:c1]].T, dim=-1)
-            r0, r1, c0, c1 = max(r0, start), min(r1, stop), max(c0, start), min(c1, stop)
+            weights, _ = slot_softmax(queries[win] @ slots[win].T, valid=valid[win])  # (W, 3W), as the forward
+            # the window's queries and its valid key slots are contiguous ranges of the sorted sequence
+            r0, r1 = max(win * w, start), min((win + 1) * w, self.n, stop)
+            c0, c1 = max((win - 1) * w, 0, start), min((win + 2) * w, self.n, stop)
             if r0 >= r1 or c0 >= c1:
                 continue
-            block = weights[r0 - win * w:r1 - win * w, c0 - max(0, (win - 1) * w):c1 - max(0, (win - 1) * w)]
+            block = weights[r0 - win * w:r1 - win * w, c0 - (win - 1) * w:c1 - (win - 1) * w]
             # block sums by two small one-hot products: the rows (columns) fall in a few consecutive bins
             rb, cb = bin_of[r0 - start:r1 - start], bin_of[c0 - start:c1 - start]
             rlo, clo = int(rb[0]), int(cb[0])

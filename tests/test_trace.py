@@ -79,3 +79,22 @@ def test_attention_rows_batch_matches_rows(kind):
     for g in range(len(t.groups)):
         rows = t.attention_rows(g, pos)
         torch.testing.assert_close(rows, torch.stack([t.attention_row(g, int(q)) for q in pos]))
+
+
+@pytest.mark.parametrize("n,window,rounds", [(30, 8, 1), (29, 8, 2), (12, 16, 1)])
+def test_trace_rows_are_the_forward_pass_weights(n, window, rounds):
+    """The trace recomputes exactly the rows the pattern applies: apply(identity values) = attention matrix."""
+    from lcoan.attention.lsp import build_pattern
+    from lcoan.trace import PatternTrace
+
+    torch.manual_seed(0)
+    q = torch.randn(1, n, 4)
+    k = torch.nn.functional.normalize(torch.randn(1, n, 4), dim=-1)
+    codes = torch.randint(0, 4, (1, rounds, n))
+    pattern = build_pattern(q, k, codes, window)
+    matrix = pattern.apply(torch.eye(n)[None])[0]  # (N, N): row i = weights of query i over all keys
+    trace = PatternTrace.from_pattern(pattern, torch.zeros(rounds, 4, 4), group=0)
+    torch.testing.assert_close(trace.attention_rows(torch.arange(n)), matrix)
+    keys, weights = trace.attention(3)
+    torch.testing.assert_close(weights, matrix[3, keys])
+    assert torch.equal(keys, torch.nonzero(matrix[3] > 0)[:, 0])
