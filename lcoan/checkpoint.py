@@ -1,17 +1,26 @@
-"""Checkpoint folders: ``model.safetensors`` + ``config.json`` + ``README.md`` (model card).
+"""Checkpoint folders: ``model.safetensors`` + ``config.json`` + ``SHA256SUMS`` + ``README.md`` (card).
 
 Loading never unpickles anything; a folder whose config or tensors do not match the network
-they describe is refused with a :class:`CheckpointError` that says what is wrong.
+they describe is refused with a :class:`CheckpointError` that says what is wrong. ``SHA256SUMS``
+(the format of ``sha256sum``) covers the two files :func:`load` reads, ``model.safetensors`` and
+``config.json``, so any change to them (scaled weights included) is refused too; the card and
+``eval.json`` are regenerated text and are not covered. A folder without the manifest loads with a
+warning (folders written before it existed). The manifest catches corrupted or edited files, not a
+forger who rewrites it as well: it is a checksum, not a signature.
+
+    python -m scripts.manifest checkpoints/*   # write the manifest of existing folders
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import atomic
@@ -21,6 +30,8 @@ from .network import LCoAN
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CARD = "README.md"
+MANIFEST = "SHA256SUMS"
+COVERED = (WEIGHTS, CONFIG)  # the files load() reads
 FORMAT = "lcoan/1"
 
 
@@ -48,7 +59,44 @@ def save(model: LCoAN, folder: str | os.PathLike, card: str | None = None,
     atomic_write_bytes(folder / CONFIG, (model.cfg.to_json() + "\n").encode())
     if card is not None:
         atomic_write_bytes(folder / CARD, card.encode())
+    write_manifest(folder)
     return folder
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str | os.PathLike) -> Path:
+    """Write ``folder/SHA256SUMS`` for the files :func:`load` reads (``sha256sum -c`` checks it too)."""
+    folder = Path(folder)
+    text = "".join(f"{sha256(folder / name)}  {name}\n" for name in COVERED)
+    atomic_write_bytes(folder / MANIFEST, text.encode())
+    return folder / MANIFEST
+
+
+def check_manifest(folder: Path) -> bool:
+    """Compare the covered files with ``SHA256SUMS``: CheckpointError on any difference, a warning and
+    ``False`` when the folder has no manifest, ``True`` when every covered file matches."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        warnings.warn(f"{folder} has no {MANIFEST}: the integrity of its files is not checked", stacklevel=3)
+        return False
+    listed: dict[str, str] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name.strip()] = digest.strip().lower()
+    for name in COVERED:
+        if name not in listed:
+            raise CheckpointError(f"{path} does not list {name}")
+        if sha256(folder / name) != listed[name]:
+            raise CheckpointError(f"{folder / name} does not match its SHA-256 in {path}: modified or corrupted file")
+    return True
 
 
 def read_config(folder: str | os.PathLike) -> LCoANConfig:
@@ -64,15 +112,21 @@ def read_config(folder: str | os.PathLike) -> LCoANConfig:
         raise CheckpointError(f"{path}: {exc}") from None
 
 
-def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file, with a clear error for anything unreadable."""
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file without reading its tensors (clear error if unreadable)."""
     if not path.is_file():
         raise CheckpointError(f"missing weights file {path}")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}){_kind_hint(path)}") from None
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, with a clear error for anything unreadable."""
+    metadata = read_metadata(path)
+    try:
         return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc}){_kind_hint(path)}") from None
@@ -147,13 +201,14 @@ def load(folder: str | os.PathLike, device: str | torch.device = "cpu") -> LCoAN
                               f"{folder / WEIGHTS} holds only {held:,}: tampered or mismatched checkpoint")
     model = LCoAN(cfg)
     check_state(model, state, str(folder / WEIGHTS))
+    check_manifest(folder)  # after the structural checks, whose messages say more; catches the rest
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 
 
 def load_info(folder: str | os.PathLike) -> dict[str, Any]:
     """The ``info`` dict saved with the weights (training command, iterations, ...)."""
-    _, metadata = load_state(Path(folder) / WEIGHTS)
+    metadata = read_metadata(Path(folder) / WEIGHTS)
     try:
         return json.loads(metadata.get("info", "{}"))
     except json.JSONDecodeError:
@@ -168,3 +223,4 @@ def training_stages(info: dict[str, Any]) -> list[dict[str, Any]]:
         chain.append(info)
         info = info.get("init_from") or {}
     return chain[::-1]
+
