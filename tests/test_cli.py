@@ -20,11 +20,11 @@ import torch
 from PIL import Image, ImageOps
 
 import lcoan
-from lcoan import evaluate, infer, png16
+from lcoan import evaluate, infer
 from lcoan.io import load_image
 
 from .conftest import ROOT
-from .test_io import _cmyk_jpeg, _gif, _webp_anim, bomb_png, jpeg_with_orientation, pil_bytes, rand, smooth
+from .test_io import _cmyk_jpeg, _gif, _webp_anim, bomb_png, jpeg_with_orientation, pil_bytes, png16, rand, smooth
 
 MODEL_SCALE = 2  # the tiny checkpoint
 BICUBIC_SCALE = 3
@@ -222,8 +222,8 @@ GOOD = {
     "rgba": (_rgba, (20, 12), _check_rgba),
     "la": (_la, (20, 12), _check_la),
     "palette": (_palette, (20, 12), _note("palette expanded", _check_bicubic_close(6))),
-    "png16_gray": (lambda d: write(d, "gray16.png", png16.encode(RAMP16[..., None])), (24, 16), _check_gray16),
-    "png16_rgb": (lambda d: write(d, "rgb16.png", png16.encode(RGB16)), (24, 16), _check_16),
+    "png16_gray": (lambda d: write(d, "gray16.png", png16(RAMP16[..., None])), (24, 16), _check_gray16),
+    "png16_rgb": (lambda d: write(d, "rgb16.png", png16(RGB16)), (24, 16), _check_16),
     "cmyk_jpeg": (lambda d: write(d, "cmyk.jpg", _cmyk_jpeg(d)), (16, 16),
                   _note("CMYK converted to RGB", _check_bicubic_close(20))),
     "exif_rotated_jpeg": (lambda d: write(d, "rotated.jpg", jpeg_with_orientation(smooth(20, 40), 6)), (20, 40),
