@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from .degrade import degrade
+from .io import load_image, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -40,8 +40,9 @@ class Pair:
 
 
 def make_pair(path: Path, scale: int) -> Pair:
-    with Image.open(path) as im:
-        hr = np.asarray(im.convert("RGB"))
+    """HR read like every upload (:func:`lcoan.io.load_image`: EXIF orientation applied, alpha dropped,
+    grey replicated, 16-bit rounded to 8), cropped to a multiple of ``scale``; LR = our degradation."""
+    hr = to_uint8(load_image(path).rgb)
     h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
     hr = np.ascontiguousarray(hr[:h, :w])
     return Pair(hr=hr, lr=degrade(hr, scale))

@@ -26,7 +26,7 @@ from .config import SCALES
 from .data import IMAGE_SUFFIXES
 from .degrade import bicubic_upscale, degrade
 from .inference import upscale_array
-from .io import ImageError, load_image, save_image
+from .io import ImageError, load_image, save_image, to_uint8
 from .metrics import psnr_y, ssim_y
 from .network import LCoAN
 
@@ -68,11 +68,8 @@ def find_samples(folder: Path) -> list[Sample]:
 
 
 def rgb8(path: Path) -> np.ndarray:
-    """Benchmark image as 8-bit RGB (grayscale replicated; 16-bit rounded to 8)."""
-    img = load_image(path)
-    if img.rgb.dtype == np.uint16:
-        return np.round(img.rgb / 257.0).astype(np.uint8)
-    return img.rgb
+    """Benchmark image as ``H x W x 3`` uint8 RGB (grayscale replicated; 16-bit rounded to 8 by :func:`to_uint8`)."""
+    return to_uint8(load_image(path).rgb)
 
 
 def prepare(sample: Sample, scale: int) -> tuple[np.ndarray, np.ndarray]:
