@@ -6,18 +6,14 @@ import functools
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image
+from skimage.color import rgb2lab
 
 DISPLAY_TARGET = 512
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) sRGB in 0..255 -> CIELAB (D65), for perceptual colour distances."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
-    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+    """(..., 3) sRGB in 0..255 -> (..., 3) CIELAB (D65, 2 degree observer), for perceptual colour distances."""
+    return rgb2lab(np.asarray(rgb, dtype=np.float64) / 255.0)
 
 
 @functools.lru_cache(maxsize=8)
