@@ -11,39 +11,38 @@ every ``--save-every`` iterations, so a kill -9 loses at most that many). Multi-
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
+import hashlib
 import os
-import platform
 import shlex
+import socket
 import sys
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, machine
 from .config import ATTENTION_KINDS, PRESETS, SCALES, LCoANConfig, preset
 from .data import PatchSampler, centre_crop, list_images, make_pair, split
 from .inference import from_tensor, to_tensor
 from .metrics import psnr_y
 from .network import LCoAN
-
-LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "elapsed_s", "s_per_it"]
-RUN_INFO = "run.json"
-RESUME = "resume/state.safetensors"
+from .resume import (RESUME, RUN_INFO, finished_without_state, load_resume, remove_stale_temp_files, save_resume,
+                     write_run_info)
+from .train_log import describe_machines, machine_segments, plot_log, read_log, update_sessions, write_log
 
 
 @dataclass
 class Options:
+    """The schedule and bookkeeping of one run (what the command line sets besides the network)."""
+
     out: Path
     iters: int
     batch: int
@@ -57,12 +56,31 @@ class Options:
     seed: int
 
 
-def learning_rate(step: int, opts: Options) -> float:
-    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` at ``iters``."""
-    if step < opts.warmup:
-        return opts.lr * (step + 1) / opts.warmup
-    t = min(1.0, (step - opts.warmup) / max(1, opts.iters - opts.warmup))
-    return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1 + math.cos(math.pi * t))
+def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = None, step: int = 0) -> LRScheduler:
+    """Linear warm-up over ``warmup`` steps (from lr / warmup to lr), then cosine decay to ``min_lr``
+    at ``iters``: torch's LinearLR then CosineAnnealingLR. The optimizer's lr is the one for ``step``.
+
+    ``state``: a saved ``state_dict()`` to continue from (bit-exact); without one, a run at ``step``
+    > 0 (a resume state written before the scheduler was saved) is rebuilt by stepping from 0.
+    """
+    for group in optim.param_groups:  # the base lr: a resumed optimizer holds the last step's lr
+        group["initial_lr"] = group["lr"] = opts.lr
+    cosine = CosineAnnealingLR(optim, T_max=max(1, opts.iters - opts.warmup), eta_min=opts.min_lr)
+    if opts.warmup > 0:
+        warm = LinearLR(optim, start_factor=1 / opts.warmup, end_factor=1.0, total_iters=max(1, opts.warmup - 1))
+        sched: LRScheduler = SequentialLR(optim, [warm, cosine], milestones=[opts.warmup])
+    else:
+        sched = cosine
+    if state is not None:
+        sched.load_state_dict(state)
+        for group, lr in zip(optim.param_groups, sched.get_last_lr()):
+            group["lr"] = lr
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": replaying on purpose
+            for _ in range(step):
+                sched.step()
+    return sched
 
 
 def pick_device(name: str) -> torch.device:
@@ -74,154 +92,51 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def machine_description(device: torch.device) -> str:
+
+
+@dataclass
+class Process:
+    """This process's place in a (possibly distributed) run."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def log(self, text: str) -> None:
+        if self.main:
+            print(text, flush=True)
+
+
+def start_process(device_name: str, threads: int) -> Process:
+    """Pick the device, join the process group under torchrun (nccl on CUDA, gloo on CPU), set threads."""
+    device = pick_device(device_name)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        if threads:
+            torch.set_num_threads(threads)
+        return Process(device)
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        if local >= torch.cuda.device_count():
+            raise SystemExit(f"local rank {local} has no GPU ({torch.cuda.device_count()} visible): start at most "
+                             "one process per GPU, or pass --device cpu")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    proc = Process(device, dist.get_rank(), dist.get_world_size())
+    if threads:
+        torch.set_num_threads(threads)
+    elif device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // proc.world))
+    return proc
 
-
-# ---------------------------------------------------------------- resume state (no pickle)
-
-def save_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer, step: int,
-                gen: torch.Generator, meta: dict) -> None:
-    """Model, Adam moments and RNG states in one safetensors file, written atomically."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state = optim.state_dict()
-    for idx, entry in state["state"].items():
-        for name, value in entry.items():
-            tensors[f"optim.{idx}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    tensors["rng.sampler"] = gen.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
-    info = dict(meta, step=step, param_groups=state["param_groups"])
-    checkpoint.atomic_save_tensors(tensors, path, {"format": "lcoan-resume/1", "info": json.dumps(info)})
-
-
-def write_run_info(run: Path, info: dict) -> None:
-    """``run/run.json``: the resume state's metadata without its tensors (config, command, step, time,
-    machines, parent stages), small enough to keep in git after the heavy resume state is dropped."""
-    checkpoint.atomic_write_bytes(Path(run) / RUN_INFO, (json.dumps(info, indent=1) + "\n").encode())
-
-
-def finished_without_state(run: Path, iters: int) -> int | None:
-    """The step a run reached, if its run.json says it finished and its resume state was dropped."""
-    info_path, state = Path(run) / RUN_INFO, Path(run) / RESUME
-    if state.exists() or not info_path.exists():
-        return None
-    try:
-        step = int(json.loads(info_path.read_text()).get("step", 0))
-    except (ValueError, json.JSONDecodeError):
-        return None
-    return step if step >= iters else None
-
-
-def load_resume(path: Path, model: nn.Module, optim: torch.optim.Optimizer,
-                gen: torch.Generator) -> dict:
-    tensors, metadata = checkpoint.load_state(Path(path))  # CheckpointError if unreadable
-    if metadata.get("format") != "lcoan-resume/1":
-        raise checkpoint.CheckpointError(f"{path} is not an LCoAN resume state")
-    try:
-        info = json.loads(metadata["info"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise checkpoint.CheckpointError(f"{path}: resume metadata is unreadable ({exc})") from None
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    checkpoint.check_state(model, model_state, str(path))
-    model.load_state_dict(model_state, strict=True)
-    per_param: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, name = k.split(".", 2)
-            per_param.setdefault(int(idx), {})[name] = v
-    groups = [dict(g, betas=tuple(g["betas"])) if isinstance(g.get("betas"), list) else g
-              for g in info["param_groups"]]  # JSON turned the betas tuple into a list
-    optim.load_state_dict({"state": per_param, "param_groups": groups})
-    gen.set_state(tensors["rng.sampler"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return info
-
-
-def export_snapshot(run: Path, folder: Path) -> dict:
-    """Write a checkpoint folder from a run's latest resume state (e.g. while it still trains)."""
-    from safetensors import safe_open
-
-    path = Path(run) / RESUME
-    if not path.exists():
-        raise checkpoint.CheckpointError(f"{run} has no resume state")
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads((f.metadata() or {})["info"])
-    cfg = LCoANConfig.from_dict(info["config"])
-    model = LCoAN(cfg)
-    state = {k[6:]: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
-    checkpoint.check_state(model, state, str(path))
-    model.load_state_dict(state)
-    rows = read_log(Path(run) / "log.csv", info["step"])
-    vals = [r for r in rows if r.get("val_psnr")]
-    card_info = {k: info[k] for k in ("config", "command", "world_size", "train_seconds", "init_from", "segments")
-                 if k in info}
-    card_info.update(iterations=info["step"], snapshot=True,
-                     machine=info.get("machine", "not recorded by this run; its command gives the threads"),
-                     final_val_psnr=float(vals[-1]["val_psnr"]) if vals else None)
-    checkpoint.save(model, folder, info=card_info)
-    return card_info
-
-
-# ---------------------------------------------------------------- logging
-
-def read_log(path: Path, upto: int) -> list[dict]:
-    """Rows of the CSV log up to step ``upto`` (later rows belong to work lost in a crash)."""
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
-
-
-def write_log(path: Path, rows: list[dict]) -> None:
-    """Rewrite the whole log atomically (temporary file + rename, like the resume state)."""
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    checkpoint.atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def remove_stale_temp_files(out: Path) -> list[Path]:
-    """Temporary files a killed run left behind (an atomic write interrupted before its rename).
-
-    Only called at start-up by the process that owns the run folder: the complete files they
-    were meant to replace are still in place, so these are garbage.
-    """
-    patterns = [(out / RESUME).parent.glob(f".{Path(RESUME).name}.*.tmp"), out.glob(".log.csv.*.tmp"),
-                out.glob(f".{RUN_INFO}.*.tmp"), out.glob("log.tmp")]  # log.tmp: the name older versions used
-    removed = []
-    for found in patterns:
-        for p in found:
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
-
-
-def plot_log(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    trained = [r for r in rows if r.get("loss")]
-    steps = [int(r["step"]) for r in trained]
-    loss = [float(r["loss"]) for r in trained]
-    val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax[0].plot(steps, loss)
-    ax[0].set(xlabel="iteration", ylabel="L1 loss", title="training loss", yscale="log")
-    if val:
-        ax[1].plot(*zip(*val), marker="o")
-    ax[1].set(xlabel="iteration", ylabel="Y-PSNR (dB)", title="held-out validation")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------- validation
 
 @torch.no_grad()
 def validate(model: LCoAN, pairs: list) -> float:
@@ -237,34 +152,11 @@ def validate(model: LCoAN, pairs: list) -> float:
     return float(np.mean(scores))
 
 
-# ---------------------------------------------------------------- main loop
-
-def machine_segments(previous: list[dict], machine: str, first_step: int, step: int,
-                     seconds: float) -> list[dict]:
-    """Which machine ran which steps: ``previous`` plus this process's span, merged when the machine is the same."""
-    out = [dict(seg) for seg in previous]
-    if step <= first_step:
-        return out
-    if out and out[-1]["machine"] == machine and out[-1]["last_step"] == first_step:
-        out[-1].update(last_step=step, seconds=round(out[-1]["seconds"] + seconds))
-    else:
-        out.append({"machine": machine, "first_step": first_step, "last_step": step, "seconds": round(seconds)})
-    return out
-
-
-def describe_machines(segments: list[dict], fallback: str) -> str:
-    """One line for a card: the machine, or each machine with the steps it ran when there were several."""
-    names = {seg["machine"] for seg in segments}
-    if len(names) <= 1:
-        return segments[0]["machine"] if segments else fallback
-    return "; ".join(f"{seg['machine']} (steps {seg['first_step']}-{seg['last_step']}, {seg['seconds'] / 3600:.2f} h)"
-                     for seg in segments)
-
-
 def lineage(folder: str) -> dict:
     """What a checkpoint was trained with (and, recursively, what it started from), for the model card."""
     info = checkpoint.load_info(folder)
-    keep = ("command", "iterations", "train_seconds", "final_val_psnr", "machine", "segments", "snapshot", "init_from")
+    keep = ("command", "iterations", "train_seconds", "final_val_psnr", "machine", "segments", "sessions", "snapshot",
+            "init_from")
     return dict({k: info[k] for k in keep if k in info}, folder=str(folder),
                 scale=info.get("config", {}).get("scale"))
 
@@ -321,63 +213,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = pick_device(args.device)
-    rank, world = 0, 1
-    if distributed:
-        if device.type == "cuda":
-            local = int(os.environ.get("LOCAL_RANK", 0))
-            if local >= torch.cuda.device_count():
-                raise SystemExit(f"local rank {local} has no GPU ({torch.cuda.device_count()} visible): start at most "
-                                 "one process per GPU, or pass --device cpu")
-            device = torch.device("cuda", local)
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    elif distributed and device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    main_proc = rank == 0
-
+def make_config(args: argparse.Namespace) -> LCoANConfig:
     extra = {} if args.attn_res_scale is None else {"attn_res_scale": args.attn_res_scale}
-    cfg = preset(args.preset, scale=args.scale, attention=args.attention, share_pattern=not args.no_share,
-                 freeze_centroids=args.freeze_centroids, logit_scale=args.logit_scale,
-                 reseed_dead=args.reseed_dead, **extra)
-    opts = Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
+    return preset(args.preset, scale=args.scale, attention=args.attention, share_pattern=not args.no_share,
+                  freeze_centroids=args.freeze_centroids, logit_scale=args.logit_scale,
+                  reseed_dead=args.reseed_dead, **extra)
+
+
+def make_options(args: argparse.Namespace) -> Options:
+    return Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
                    save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    finished = finished_without_state(opts.out, opts.iters)
-    if finished is not None:
-        if main_proc:
-            print(f"run already finished ({finished} iterations, {opts.out / RUN_INFO}); its resume state is not "
-                  f"kept, so nothing to do. Delete {opts.out} to train it again.", flush=True)
-        if distributed:
-            dist.destroy_process_group()
-        return 0
-    torch.manual_seed(args.seed + rank)
 
-    files = list_images(args.data)
-    train_files, val_files = split(files, args.val_split)
+
+@dataclass
+class Data:
+    train_pairs: list
+    val_pairs: list
+    sampler: PatchSampler
+    gen: torch.Generator
+    seconds: float
+
+
+def prepare_data(args: argparse.Namespace, cfg: LCoANConfig, opts: Options, proc: Process) -> Data:
+    """Degrade the training images once, cut the validation crops; one patch sampler per rank."""
+    train_files, val_files = split(list_images(args.data), args.val_split)
     t0 = time.time()
-    train_pairs = [make_pair(f, cfg.scale) for f in tqdm(train_files, desc="degrading", disable=not main_proc)]
+    train_pairs = [make_pair(f, cfg.scale) for f in tqdm(train_files, desc="degrading", disable=not proc.main)]
     val_pairs = [centre_crop(make_pair(f, cfg.scale), cfg.scale, opts.val_hr_size) for f in val_files]
-    gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
-    sampler = PatchSampler(train_pairs, cfg.scale, opts.patch, gen)
+    gen = torch.Generator().manual_seed(args.seed * 1000 + proc.rank)
+    return Data(train_pairs, val_pairs, PatchSampler(train_pairs, cfg.scale, opts.patch, gen), gen, time.time() - t0)
 
-    model = LCoAN(cfg).to(device)
-    optim = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999))
-    resume_path = opts.out / RESUME
-    if main_proc:
-        stale = remove_stale_temp_files(opts.out)
-        if stale:
-            print(f"removed {len(stale)} temporary file(s) left by an interrupted save", flush=True)
-    step, train_seconds, note = 0, 0.0, ""
-    segments: list[dict] = []  # earlier processes' machines (a run may move between machines when resumed)
+
+@dataclass
+class Start:
+    """Where this process starts: the step, the time already spent and the history it continues."""
+
+    step: int = 0
+    train_seconds: float = 0.0
+    segments: list[dict] = field(default_factory=list)  # earlier processes' machines
+    sessions: list[dict] = field(default_factory=list)
     parent: dict | None = None  # the checkpoint this run started from (--init-from), with its history
+    scheduler: dict | None = None
+    note: str = ""
+
+
+def restore(args: argparse.Namespace, cfg: LCoANConfig, model: LCoAN, optim: torch.optim.Optimizer,
+            gen: torch.Generator) -> Start:
+    """Continue from the run's resume state, or initialise from ``--init-from``, or start fresh."""
+    resume_path = Path(args.out) / RESUME
     if resume_path.exists():
         try:
             info = load_resume(resume_path, model, optim, gen)
@@ -385,74 +269,79 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"cannot resume: {exc}; move it away to start from scratch") from None
         if LCoANConfig.from_dict(info["config"]) != cfg:
             raise SystemExit(f"{resume_path} was made with a different config; use another --out")
-        step, train_seconds = info["step"], info["train_seconds"]
+        step, seconds = info["step"], info["train_seconds"]
         segments = info.get("segments") or [{"machine": info.get("machine", "not recorded"), "first_step": 0,
-                                             "last_step": step, "seconds": round(train_seconds)}]
-        parent = info.get("init_from")  # recorded when the run began: the folder may have changed since
-        note = f"resumed at step {step}"
-    elif args.init_from:
+                                             "last_step": step, "seconds": round(seconds)}]
+        # init_from was recorded when the run began: the folder may have changed since
+        return Start(step, seconds, segments, info.get("sessions", []), info.get("init_from"),
+                     info.get("scheduler"), f"resumed at step {step}")
+    if args.init_from:
         parent = lineage(args.init_from)
         skipped = init_from(model, args.init_from)
-        note = f"initialised from {args.init_from} (fresh: {', '.join(skipped) or 'none'})"
-    if note and main_proc:
-        print(note, flush=True)
-    net: nn.Module = model
-    if distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    log_path = opts.out / "log.csv"
-    rows = read_log(log_path, step) if main_proc else []
-    command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    here = machine_description(device)
-    meta = {"config": cfg.to_dict(), "command": command, "world_size": world, "machine": here}
-    if parent:
-        meta["init_from"] = parent
-    if main_proc:
-        print(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
-              f"{len(train_pairs)} train / {len(val_pairs)} val images (data ready in {time.time() - t0:.1f}s), "
-              f"{here}", flush=True)
-        if step == 0 and not rows:
-            rows.append({"step": 0, "loss": "", "lr": "", "val_psnr": f"{validate(model, val_pairs):.4f}",
-                         "elapsed_s": "0", "s_per_it": ""})
-            write_log(log_path, rows)
+        return Start(parent=parent, note=f"initialised from {args.init_from} (fresh: {', '.join(skipped) or 'none'})")
+    return Start()
 
-    finished_before = step >= opts.iters
-    if finished_before and main_proc:
-        print(f"run already finished ({step} iterations)", flush=True)
+
+def host_id() -> str:
+    """A short hash of the host name: tells two processes on one machine apart from two machines."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
+
+
+def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Process, data: Data, model: LCoAN,
+          optim: torch.optim.Optimizer, start: Start, meta: dict) -> tuple[int, float, list[dict]]:
+    """The training loop from ``start.step``: log, validation, resume state and run.json every few
+    steps (rank 0). Returns the step reached, the training seconds and the log rows."""
+    sched = schedule(optim, opts, start.scheduler, start.step)
+    net: nn.Module = model
+    if proc.distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[proc.device.index] if proc.device.type == "cuda"
+                                                  else None)
+    log_path, resume_path, here = opts.out / "log.csv", opts.out / RESUME, meta["machine"]
+    rows = read_log(log_path, start.step) if proc.main else []
+    if proc.main and start.step == 0 and not rows:
+        rows.append({"step": 0, "loss": "", "lr": "", "val_psnr": f"{validate(model, data.val_pairs):.4f}",
+                     "elapsed_s": "0", "s_per_it": ""})
+        write_log(log_path, rows)
+    step, train_seconds = start.step, start.train_seconds
+    if step >= opts.iters:
+        proc.log(f"run already finished ({step} iterations)")
     model.train()
-    bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not main_proc, dynamic_ncols=True)
+    bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not proc.main, dynamic_ncols=True)
     losses: list[float] = []
-    started, run_steps = time.time(), 0
-    first_step, first_seconds = step, train_seconds
-    last_save = time.time()
+    started, wall_start, run_steps, last_save = time.time(), round(time.time()), 0, time.time()
     while step < opts.iters:
-        lr_now = learning_rate(step, opts)
-        for group in optim.param_groups:
-            group["lr"] = lr_now
-        lr_batch, hr_batch = sampler.sample(opts.batch)
-        loss = nn.functional.l1_loss(net(lr_batch.to(device)), hr_batch.to(device))
+        lr_now = optim.param_groups[0]["lr"]
+        lr_batch, hr_batch = data.sampler.sample(opts.batch)
+        loss = nn.functional.l1_loss(net(lr_batch.to(proc.device)), hr_batch.to(proc.device))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
+        sched.step()
         step += 1
         run_steps += 1
         losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_now:.1e}")
         done = step == opts.iters or (args.stop_after and run_steps >= args.stop_after)
-        if main_proc and (step % opts.val_every == 0 or step % opts.save_every == 0 or done):
+        if proc.main and (step % opts.val_every == 0 or step % opts.save_every == 0 or done):
             now = time.time()
             train_seconds += now - last_save
             last_save = now
-            val = f"{validate(model, val_pairs):.4f}" if (step % opts.val_every == 0 or step == opts.iters) else ""
+            val = f"{validate(model, data.val_pairs):.4f}" if (step % opts.val_every == 0 or step == opts.iters) else ""
             rows.append({"step": step, "loss": f"{np.mean(losses):.5f}", "lr": f"{lr_now:.3e}", "val_psnr": val,
                          "elapsed_s": f"{train_seconds:.0f}", "s_per_it": f"{(now - started) / run_steps:.3f}"})
             losses = []
             # Log first, then the resume state: a kill between the two leaves log rows past the saved
             # step, which read_log drops on resume (they are redone), never a step missing from the log.
             write_log(log_path, rows)
-            meta["segments"] = machine_segments(segments, here, first_step, step, train_seconds - first_seconds)
+            meta["segments"] = machine_segments(start.segments, here, start.step, step,
+                                                train_seconds - start.train_seconds, meta["command"])
             meta["machine"] = describe_machines(meta["segments"], here)
-            save_resume(resume_path, model, optim, step, gen, dict(meta, train_seconds=train_seconds))
+            meta["sessions"] = update_sessions(start.sessions, {
+                "host": host_id(), "machine": here, "first_step": start.step, "last_step": step,
+                "started": wall_start, "ended": round(now)})
+            save_resume(resume_path, model, optim, step, data.gen,
+                        dict(meta, train_seconds=train_seconds, scheduler=sched.state_dict()))
             write_run_info(opts.out, dict(meta, step=step, train_seconds=round(train_seconds), iters=opts.iters))
             if val:
                 bar.write(f"step {step}: validation Y-PSNR {val} dB")
@@ -460,18 +349,62 @@ def main(argv: list[str] | None = None) -> int:
         if done:
             break
     bar.close()
-    if distributed:
-        dist.barrier()
-    if main_proc and finished_before and args.export and Path(args.export).exists():
-        # never overwrite: a later stage (--init-from this export, --export to it) may have replaced it
+    return step, train_seconds, rows
+
+
+def export(args: argparse.Namespace, model: LCoAN, data: Data, meta: dict, step: int, train_seconds: float,
+           rows: list[dict], finished_before: bool) -> None:
+    """Write ``--export`` once the run reached its last step; never overwrite it when the run had
+    already finished (a later stage, --init-from this export, may have replaced it)."""
+    if not args.export or step < args.iters:
+        return
+    if finished_before and Path(args.export).exists():
         print(f"not re-exporting: {args.export} exists", flush=True)
-    elif main_proc and step >= opts.iters and args.export:
-        card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
-                         final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(train_pairs),
-                         val_images=len(val_pairs), data=str(args.data))
-        checkpoint.save(model, args.export, info=card_info)
-        print(f"exported {args.export}", flush=True)
-    if distributed:
+        return
+    card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
+                     final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(data.train_pairs),
+                     val_images=len(data.val_pairs), data=str(args.data))
+    checkpoint.save(model, args.export, info=card_info)
+    print(f"exported {args.export}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    proc = start_process(args.device, args.threads)
+    cfg, opts = make_config(args), make_options(args)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    finished = finished_without_state(opts.out, opts.iters)
+    if finished is not None:
+        proc.log(f"run already finished ({finished} iterations, {opts.out / RUN_INFO}); its resume state is not "
+                 f"kept, so nothing to do. Delete {opts.out} to train it again.")
+        if proc.distributed:
+            dist.destroy_process_group()
+        return 0
+    torch.manual_seed(args.seed + proc.rank)
+    data = prepare_data(args, cfg, opts, proc)
+    model = LCoAN(cfg).to(proc.device)
+    optim = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999))
+    if proc.main:
+        stale = remove_stale_temp_files(opts.out)
+        if stale:
+            print(f"removed {len(stale)} temporary file(s) left by an interrupted save", flush=True)
+    start = restore(args, cfg, model, optim, data.gen)
+    if start.note:
+        proc.log(start.note)
+    command = "python -m lcoan.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    here = machine.describe(proc.device)
+    meta = {"config": cfg.to_dict(), "command": command, "world_size": proc.world, "machine": here}
+    if start.parent:
+        meta["init_from"] = start.parent
+    proc.log(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
+             f"{len(data.train_pairs)} train / {len(data.val_pairs)} val images (data ready in {data.seconds:.1f}s), "
+             f"{here}")
+    step, train_seconds, rows = train(args, opts, cfg, proc, data, model, optim, start, meta)
+    if proc.distributed:
+        dist.barrier()
+    if proc.main:
+        export(args, model, data, meta, step, train_seconds, rows, finished_before=start.step >= opts.iters)
+    if proc.distributed:
         dist.destroy_process_group()
     return 0
 

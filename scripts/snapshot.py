@@ -1,12 +1,22 @@
-"""Export a checkpoint folder from a run's latest resume state: python scripts/snapshot.py RUN_DIR OUT_DIR"""
+"""Export a checkpoint folder from a run's latest resume state (e.g. while the run still trains).
+
+    python -m scripts.snapshot RUN_DIR OUT_DIR
+"""
+from __future__ import annotations
+
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lcoan.train import export_snapshot  # noqa: E402
+from lcoan.resume import export_snapshot
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    info = export_snapshot(Path(argv[0]), Path(argv[1]))
+    print(f"{argv[1]}: snapshot at {info['iterations']} iterations (val {info['final_val_psnr']})")
+    return 0
+
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    info = export_snapshot(Path(sys.argv[1]), Path(sys.argv[2]))
-    print(f"{sys.argv[2]}: snapshot at {info['iterations']} iterations (val {info['final_val_psnr']})")
+    sys.exit(main(sys.argv[1:]))

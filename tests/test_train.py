@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from PIL import Image
 
 import lcoan
 from lcoan.data import PatchSampler, dihedral, make_pair, split
-from lcoan.train import Options, describe_machines, learning_rate, machine_segments, main, pick_device
+from lcoan.train import Options, main, pick_device, schedule
+from lcoan.train_log import describe_machines, machine_segments
 
 from .conftest import ROOT
 
@@ -29,13 +31,62 @@ def smooth_images(folder: Path, count: int = 6, size: int = 64) -> Path:
     return folder
 
 
-def test_learning_rate_warms_up_then_decays_to_min():
-    opts = Options(out=Path("."), iters=100, batch=1, patch=8, lr=1e-3, min_lr=1e-5, warmup=10, val_every=10,
+def closed_form_lr(step: int, opts: Options) -> float:
+    """The schedule as a formula: linear warm-up, then cosine from lr to min_lr at iters."""
+    if step < opts.warmup:
+        return opts.lr * (step + 1) / opts.warmup
+    t = (step - opts.warmup) / max(1, opts.iters - opts.warmup)
+    return opts.min_lr + 0.5 * (opts.lr - opts.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def schedule_lrs(opts: Options, steps: int, cut: int | None = None) -> list[float]:
+    """The lr of each step 0..steps under torch's schedulers; at ``cut`` the scheduler is rebuilt from
+    its saved state_dict, as a resumed run does."""
+    import torch
+
+    optim = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=opts.lr)
+    sched, lrs = schedule(optim, opts), []
+    for step in range(steps + 1):
+        if step == cut:
+            optim2 = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=opts.lr)
+            optim2.load_state_dict(optim.state_dict())
+            optim, sched = optim2, schedule(optim2, opts, state=json.loads(json.dumps(sched.state_dict())))
+        lrs.append(optim.param_groups[0]["lr"])
+        optim.step()
+        sched.step()
+    return lrs
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 10])
+def test_schedule_warms_up_then_decays_to_min(warmup):
+    opts = Options(out=Path("."), iters=100, batch=1, patch=8, lr=1e-3, min_lr=1e-5, warmup=warmup, val_every=10,
                    save_every=10, val_hr_size=32, seed=0)
-    lrs = [learning_rate(s, opts) for s in range(101)]
-    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    lrs = schedule_lrs(opts, 100)
+    for step in range(101):
+        assert lrs[step] == pytest.approx(closed_form_lr(step, opts), rel=1e-12), step
+    if warmup == 10:
+        assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[warmup:], lrs[warmup + 1:]))
     assert lrs[100] == pytest.approx(1e-5)
+    # rebuilt from its saved state (JSON, as in the resume file) at any step: the same floats
+    assert schedule_lrs(opts, 100, cut=5) == lrs and schedule_lrs(opts, 100, cut=60) == lrs
+
+
+def test_schedule_without_saved_state_is_rebuilt_from_the_step():
+    """Resume states written before the scheduler was saved: stepping a fresh one to the step gives
+    the lr an uninterrupted run has there, whatever lr the loaded optimizer held."""
+    import torch
+
+    opts = Options(out=Path("."), iters=50, batch=1, patch=8, lr=1e-3, min_lr=1e-5, warmup=5, val_every=10,
+                   save_every=10, val_hr_size=32, seed=0)
+    lrs = schedule_lrs(opts, 50)
+    optim = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=7.0)  # the stale lr of an old state
+    sched = schedule(optim, opts, state=None, step=20)
+    assert optim.param_groups[0]["lr"] == lrs[20]
+    for step in range(21, 51):
+        optim.step()
+        sched.step()
+        assert optim.param_groups[0]["lr"] == lrs[step]
 
 
 def test_split_is_deterministic_and_disjoint():
@@ -192,3 +243,17 @@ def test_torchrun_two_processes_gloo(tmp_path):
         pytest.fail(f"torchrun did not finish in 240 s: {err[-2000:]}")
     assert proc.returncode == 0, err[-2000:]
     assert lcoan.checkpoint.load_info(tmp_path / "ck")["world_size"] == 2
+
+
+def test_snapshot_exports_the_latest_resume_state(tmp_path):
+    """scripts/snapshot.py: a checkpoint from a run still in training, marked as a snapshot."""
+    import torch
+
+    from lcoan.resume import RESUME, export_snapshot, model_weights
+
+    out = run_tiny(tmp_path, "--iters", "8", "--stop-after", "4")
+    info = export_snapshot(out, tmp_path / "snap")
+    assert info["snapshot"] and info["iterations"] == 4 and info["final_val_psnr"] is not None
+    weights, _ = model_weights(out / RESUME)
+    loaded = lcoan.load(tmp_path / "snap").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in weights.items())

@@ -4,6 +4,7 @@ complete state with a log that has every step exactly once."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import signal
@@ -22,7 +23,8 @@ from torch import nn
 from lcoan.config import preset
 from lcoan.data import PatchSampler, make_pair
 from lcoan.network import LCoAN
-from lcoan.train import RESUME, load_resume, main, save_resume
+from lcoan.resume import RESUME, load_resume, save_resume
+from lcoan.train import main
 
 from .conftest import ROOT
 
@@ -133,6 +135,38 @@ def test_stop_and_resume_equals_uninterrupted_run(photos, reference, tmp_path):
     assert main(train_args(photos, cut, 5)) == 0
     assert_same_tensors(state(ref), state(cut))  # model, Adam moments, RNG states: bit-exact
     assert log_rows(ref) == log_rows(cut)  # steps 0..5 once each, same losses and validation
+
+
+def write_old_layout(path: Path, step: int, lr: float) -> None:
+    """Rewrite a resume state as the code before the torch schedulers wrote it (format lcoan-resume/1):
+    the same tensors, an ``info`` without scheduler state or sessions, machine segments without commands,
+    and param groups holding the lr of the last step taken (set by hand each step, no ``initial_lr``)."""
+    from lcoan.checkpoint import atomic_save_tensors, read_metadata
+
+    info = json.loads(read_metadata(path)["info"])
+    old_keys = ("config", "command", "world_size", "machine", "segments", "train_seconds", "step", "param_groups")
+    info = {k: info[k] for k in old_keys}
+    info["segments"] = [{k: v for k, v in seg.items() if k != "command"} for seg in info["segments"]]
+    info["param_groups"] = [{k: v for k, v in g.items() if k != "initial_lr"} | {"lr": lr}
+                            for g in info["param_groups"]]
+    assert info["step"] == step
+    atomic_save_tensors(load_file(str(path)), path, {"format": "lcoan-resume/1", "info": json.dumps(info)})
+
+
+def test_resume_state_written_by_the_previous_code_resumes_bit_exactly(photos, reference, tmp_path, capsys):
+    """Runs started before the scheduler was saved in the resume state continue on the same schedule:
+    it is rebuilt from the step, and the run ends exactly like an uninterrupted one."""
+    cut = tmp_path / "old"
+    assert main(train_args(photos, cut, 5, "--stop-after", "3")) == 0
+    lr_of_step_2 = float(log_rows(cut)[-1]["lr"])  # the old code left the last step's lr in the optimizer
+    write_old_layout(cut / RESUME, 3, lr_of_step_2)
+    capsys.readouterr()
+    assert main(train_args(photos, cut, 5)) == 0
+    assert "resumed at step 3" in capsys.readouterr().out
+    assert_same_tensors(state(reference), state(cut))
+    assert log_rows(reference) == log_rows(cut)
+    info = json.loads((cut / "run.json").read_text())
+    assert info["segments"][-1]["last_step"] == 5 and "scheduler" not in info
 
 
 # ----------------------------------------------------------------------------- SIGKILL mid-save
@@ -252,7 +286,7 @@ def test_sigkill_at_random_moments_always_resumes(photos, tmp_path):
 
 
 def test_stale_temp_files_of_every_atomic_write_are_removed(tmp_path):
-    from lcoan.train import remove_stale_temp_files
+    from lcoan.resume import remove_stale_temp_files
 
     (tmp_path / "resume").mkdir()
     left = [tmp_path / "resume" / ".state.safetensors.abc123.tmp", tmp_path / ".log.csv.abc123.tmp",
