@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lcoan.bench import COLUMNS, KINDS, NETWORK_KINDS, build_models, dense_block, main, nonlocal_part, peak_bytes
-from lcoan.bench_report import BEGIN, END, slope, update_readme
+from lcoan.bench.report import BEGIN, END, slope
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,6 @@ def test_quick_run_writes_plot_and_readme_block(quick_run):
     assert "lsp+coa / dense" in text and "Machine (cpu)" in text
 
 
-def test_update_readme_appends_when_markers_are_missing(tmp_path):
-    path = tmp_path / "R.md"
-    update_readme(path, BEGIN + "\nx\n" + END)
-    update_readme(path, BEGIN + "\ny\n" + END)
-    text = path.read_text()
-    assert "y" in text and "\nx\n" not in text and text.count(BEGIN) == 1
-
-
 def test_slope_fit():
     rows = [{"positions": n, "time_ms": 3.0 * n ** 2} for n in (4096, 16384, 65536)]
     assert slope(rows) == pytest.approx(2.0)
@@ -87,3 +79,33 @@ def test_peak_bytes_sees_a_known_allocation():
         del a, b
     peak, seconds = peak_bytes(fn, torch.device("cpu"))
     assert 8 * 2**20 <= peak < 8 * 2**20 + 4096 and seconds > 0  # (+ a scalar or two)
+
+
+def test_lsp_kind_on_a_shared_pattern_network_recomputes_the_pattern_per_group():
+    """The app times "LSP in every group" on the shipped LCoAN network, which has one pattern module."""
+    model = build_models("tiny", torch.device("cpu"))["lsp+coa"]
+    assert len(model.patterns) == 1
+    calls = []
+    model.patterns[0].register_forward_hook(lambda *_: calls.append(1))
+    with torch.inference_mode():
+        nonlocal_part(model, "lsp", torch.randn(1, 8, 6, 5))()
+    assert len(calls) == model.cfg.num_groups
+    with pytest.raises(ValueError):
+        nonlocal_part(model, "sparse", torch.randn(1, 8, 6, 5))
+
+
+def test_round_robin_interleaves_and_respects_the_budget():
+    import time
+
+    from lcoan.timing import round_robin, timed_call, warm_up
+
+    order = []
+    fns = {"slow": lambda: (order.append("slow"), time.sleep(0.3)), "fast": lambda: order.append("fast")}
+    samples = warm_up(fns, keep_s=0.25)
+    assert len(samples["slow"]) == 1 and samples["fast"] == []
+    order.clear()
+    out = round_robin(fns, 4, samples, budget_s=0.5)
+    assert order[:2] == ["slow", "fast"]  # one call of each per round
+    assert 1 < len(out["slow"]) < 4 and len(out["fast"]) == 4  # slow stopped by the budget, fast went on
+    result, seconds = timed_call(lambda: 42)
+    assert result == 42 and 0 < seconds < 1

@@ -1,0 +1,52 @@
+"""The command line of :mod:`lcoan.bench`: options -> :class:`.record.Options`, run, write the outputs."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import __doc__ as PACKAGE_DOC
+from .measure import run
+from .record import Options
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    """Command-line arguments -> the run's :class:`Options`."""
+    p = argparse.ArgumentParser(prog="python -m lcoan.bench", description=PACKAGE_DOC.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny preset and sizes, two repeats (seconds; for tests)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for results.csv, nonlocal_time.png")
+    p.add_argument("--readme", type=Path, default=None, help="markdown file whose generated block is rewritten "
+                   "(default: OUT/README.md)")
+    p.add_argument("--device", action="append", choices=["cpu", "cuda"], help="repeatable; default: cpu (+ cuda)")
+    p.add_argument("--preset", dest="presets", action="append", help="repeatable; default: paper and s")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (default 1: stable timings on a shared machine; 0 = torch's default)")
+    p.add_argument("--full-limit", type=float, default=1.0,
+                   help="time every group when they take at most this many seconds together, else one group")
+    p.add_argument("--naive-gib", type=float, default=4.0, help="largest N x N matrices the naive kind may hold")
+    p.add_argument("--silent", action="store_true")
+    args = p.parse_args(argv)
+    return Options(quick=args.quick, out=args.out, readme=args.readme, devices=tuple(args.device or ()),
+                   presets=tuple(args.presets or ()), threads=args.threads, full_limit=args.full_limit,
+                   naive_gib=args.naive_gib, silent=args.silent,
+                   argv=tuple(sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write results.csv, nonlocal_time.png and the README block."""
+    options = parse_args(argv)
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    from .report import write_outputs  # matplotlib only when writing
+
+    start = time.perf_counter()
+    record = run(options)
+    record.wall_s = time.perf_counter() - start
+    paths = write_outputs(record)
+    if not options.silent:
+        print(f"done in {record.wall_s:.0f} s: " + ", ".join(str(p) for p in paths))
+    return 0

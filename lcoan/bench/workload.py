@@ -1,0 +1,68 @@
+"""The non-local part of a network as one timeable callable: what :mod:`lcoan.bench` and the app's
+Efficiency tab measure.
+
+Kinds: ``lsp+coa`` (LCoAN: one pattern, every group applies it to its own values), ``lsp`` (the
+pattern recomputed in every group), ``dense`` (each group's dense block, torch SDPA) and
+``dense-naive`` (the same blocks with matmul, softmax, matmul).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..attention.dense import DenseNonLocal, dense_attention, dense_attention_naive
+from ..config import LCoANConfig, preset
+from ..network import LCoAN
+
+KINDS: tuple[str, ...] = ("lsp+coa", "lsp", "dense", "dense-naive")
+NETWORK_KINDS: tuple[str, ...] = ("none", "lsp+coa", "dense")
+
+
+def kind_config(preset_name: str, kind: str) -> LCoANConfig:
+    """The network config of a benchmark kind (the dense kinds share one config)."""
+    attention = {"lsp+coa": "lsp", "lsp": "lsp", "dense": "dense", "dense-naive": "dense", "none": "none"}[kind]
+    return preset(preset_name, attention=attention, share_pattern=kind != "lsp")
+
+
+def build_models(preset_name: str, device: torch.device) -> dict[str, LCoAN]:
+    """Seeded eval-mode networks of every kind ("dense-naive" is the "dense" network, other kernel)."""
+    torch.manual_seed(0)
+    models = {}
+    for kind in ("lsp+coa", "lsp", "dense", "none"):
+        models[kind] = LCoAN(kind_config(preset_name, kind)).to(device).eval()
+    models["dense-naive"] = models["dense"]
+    return models
+
+
+def dense_block(att: DenseNonLocal, y: Tensor, naive: bool) -> Tensor:
+    """One dense non-local block exactly as :meth:`DenseNonLocal.forward`, with the attention kernel
+    chosen. y: (B, C, H, W) -> (B, C, H, W)."""
+    out = (dense_attention_naive if naive else dense_attention)(*att.embed(y))
+    return out.transpose(1, 2).reshape(y.shape)
+
+
+def nonlocal_part(model: LCoAN, kind: str, y: Tensor, groups: int | None = None) -> Callable[[], None]:
+    """The attention work of the first ``groups`` (default: all) residual groups on features
+    y: (B, C, H, W), every group fed the same features; mirrors the attention lines of
+    :meth:`LCoAN.forward_features`. ``lsp`` on a network with one shared pattern module recomputes
+    that module's pattern in every group."""
+    groups = model.cfg.num_groups if groups is None else groups
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def run() -> None:
+        shared = None
+        for g in range(groups):
+            group = model.groups[g]
+            if kind.startswith("dense"):
+                out = dense_block(group.attention, y, naive=kind == "dense-naive")
+            else:
+                if kind == "lsp":
+                    shared = None  # a group's own pattern is dead once the group is done
+                if shared is None:
+                    shared = model.patterns[g if kind == "lsp" and len(model.patterns) > 1 else 0](y)
+                out = shared.apply(group.attention.project(y)).transpose(1, 2).reshape(y.shape)
+            del out
+    return run
