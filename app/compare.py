@@ -1,7 +1,8 @@
-"""Super-resolve and compare: bicubic vs LCoAN vs dense NLA, timed, with PSNR/SSIM in *degrade* mode.
+"""Super-resolve and compare: bicubic and LCoAN on the whole image, no-attention and dense NLA on a
+region, timed, with PSNR/SSIM in *degrade* mode.
 
-Plain Python, no Gradio: the super-resolve tab and the API endpoints call :func:`compare`, tests call
-it directly. Two modes:
+Plain Python, no Gradio: the super-resolve tab and the API endpoints call :func:`compare_steps` /
+:func:`compare`, tests call them directly. Two modes:
 
 * ``"upscale"``: the input is the low-resolution (LR) image; alpha and 16-bit depth are kept
   (alpha is upscaled with bicubic, as :func:`lcoan.inference.upscale_image` does).
@@ -11,9 +12,14 @@ it directly. Two modes:
   reference with :func:`lcoan.metrics.psnr_y` / :func:`lcoan.metrics.ssim_y` (Y channel, ``scale``
   pixels shaved). An alpha channel is not used in this mode.
 
-Results are cached in the service's LRU per (image, scale, mode) and per method, so a second call,
-a different view of the same result or adding the dense baseline later recomputes nothing that was
-already computed.
+Any size the loader accepts is served: bicubic and LCoAN run over the **whole** image (LCoAN in
+overlapping tiles, with progress); the baselines that are there to explain LCoAN, *no attention*
+and the quadratic *dense NLA*, run on a **region** of at most ``settings.dense_tile`` LR pixels a
+side (plus a margin of context that is cropped off), which the user picks. Region scores compare
+all four methods on the same pixels; whole-image scores exist for bicubic and LCoAN. An output above
+``settings.max_output_pixels`` (memory) is avoided by downscaling the input first, said in the notes;
+the user can also ask for a downscale first. Every result is cached in the service's LRU, so moving
+the region recomputes only the region methods.
 """
 from __future__ import annotations
 
@@ -21,23 +27,26 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from lcoan.degrade import degrade
+from lcoan.degrade import degrade, imresize_to
 from lcoan.inference import upscale_image
-from lcoan.io import ImageError, LoadedImage, load_image
+from lcoan.io import ImageError, LoadedImage, load_image, to_uint8
 from lcoan.metrics import SSIM_WIN, psnr_y, ssim_y
 
+from .region import Box, balanced_tile, region_box
 from .service import ModelService, ServiceError, image_key
 
 MODES = {"upscale": "Upscale: the input is the low-resolution image",
          "degrade": "Degrade then restore: the input is the high-resolution reference (PSNR/SSIM)"}
-METHODS = ("bicubic", "lcoan", "dense")
-LABELS = {"bicubic": "Bicubic", "lcoan": "LCoAN", "dense": "Dense NLA"}
-# Rough share of the total time, to spread one progress bar over the methods.
-_COST = {"bicubic": 0.05, "lcoan": 0.35, "dense": 0.6}
+METHODS = ("bicubic", "lcoan", "none", "dense")
+WHOLE = ("bicubic", "lcoan")  # run on the whole image
+REGION = ("none", "dense")  # run on the chosen region only
+LABELS = {"bicubic": "Bicubic", "lcoan": "LCoAN", "none": "No attention", "dense": "Dense NLA"}
+CONTEXT = 8  # LR pixels of real image around the region fed to the region methods, cropped off after
+_COST = {"bicubic": 0.03, "lcoan": 0.8, "none": 0.05, "dense": 0.12}  # share of one progress bar
 
 ProgressFn = Callable[[float, str], None]
 
@@ -53,11 +62,6 @@ def load_input(src: Any, max_bytes: int | None = None) -> LoadedImage:
         return load_image(Path(src) if isinstance(src, str) else src, **kwargs)
     except ImageError as exc:
         raise ServiceError(str(exc)) from None
-
-
-def _to8(rgb: np.ndarray) -> np.ndarray:
-    """8-bit RGB as lcoan.evaluate scores it (16-bit rounded to 8)."""
-    return np.round(rgb / 257.0).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,13 +86,14 @@ class Prepared:
 @dataclass(frozen=True, eq=False)
 class MethodResult:
     method: str
-    rgb: np.ndarray  # sh x sw x 3, dtype of the LR image
+    rgb: np.ndarray  # the whole SR image, or the region's SR pixels when ``box`` is set
     alpha: np.ndarray | None
     seconds: float
-    tiles: int  # 1: one pass over the whole image
+    tiles: int  # 1: one pass
     tile: int | None  # LR tile side when tiled
     note: str
-    psnr: float | None = None
+    box: Box | None = None  # None: whole image
+    psnr: float | None = None  # whole image (degrade mode, whole-image methods)
     ssim: float | None = None
 
     @property
@@ -104,43 +109,87 @@ class MethodResult:
 class Comparison:
     prepared: Prepared
     results: dict[str, MethodResult]  # in METHODS order
+    box: Box  # the region (LR pixels)
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
     cached: bool = False
+    pending: tuple[str, ...] = ()  # methods still to come (streaming)
 
     @property
     def key(self) -> tuple:
         """Enough to find this comparison again in the cache (see :func:`lookup`)."""
-        return (*self.prepared.key, tuple(self.results))
+        return (*self.prepared.key, tuple(self.results), (self.box.x0, self.box.y0, self.box.w, self.box.h))
 
     @property
     def scale(self) -> int:
         return self.prepared.scale
 
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the whole super-resolved image."""
+        return self.prepared.lr.shape[1] * self.scale, self.prepared.lr.shape[0] * self.scale
+
+    def region(self, method: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The region's SR pixels (rgb, alpha) of a method, whole-image or region one."""
+        r = self.results[method]
+        if r.box is not None:
+            return r.rgb, r.alpha
+        x0, y0, x1, y1 = self.box.sr(self.scale)
+        return r.rgb[y0:y1, x0:x1], None if r.alpha is None else r.alpha[y0:y1, x0:x1]
+
+    def region_reference(self) -> np.ndarray | None:
+        if self.prepared.hr is None:
+            return None
+        x0, y0, x1, y1 = self.box.sr(self.scale)
+        return self.prepared.hr[y0:y1, x0:x1]
+
+    def region_scores(self, method: str) -> tuple[float | None, float | None]:
+        """PSNR/SSIM (Y, shaved) of a method on the region, in degrade mode; (None, None) otherwise."""
+        ref = self.region_reference()
+        if ref is None or method not in self.results:
+            return None, None
+        s = self.scale
+        if min(ref.shape[:2]) - 2 * s < SSIM_WIN:
+            return psnr_y(self.region(method)[0], ref, s), None
+        rgb = self.region(method)[0]
+        return psnr_y(rgb, ref, s), ssim_y(rgb, ref, s)
+
     def rows(self) -> list[list[Any]]:
-        """The metrics table: method, time (s), PSNR (dB), SSIM, how it ran."""
+        """The metrics table: method, ran on, time (s), region PSNR/SSIM, whole PSNR, how it ran."""
         rows = []
         for r in self.results.values():
-            rows.append([r.label, round(r.seconds, 3), _fmt(r.psnr, 2), _fmt(r.ssim, 4), r.note])
+            psnr, ssim = self.region_scores(r.method)
+            rows.append([r.label, "region" if r.box else "whole image", round(r.seconds, 3), _fmt(psnr, 2),
+                         _fmt(ssim, 4), _fmt(r.psnr, 2), r.note])
+        for method in self.pending:
+            rows.append([LABELS[method], "region" if method in REGION else "whole image", None, None, None, None,
+                         "running…"])
         for method, why in self.skipped.items():
-            rows.append([LABELS[method], None, None, None, f"not run: {why}"])
+            rows.append([LABELS[method], "-", None, None, None, None, f"not run: {why}"])
         return rows
 
     def report(self) -> dict[str, Any]:
-        """JSON-ready summary (the API's report): sizes, notes, per-method time, metrics, tiling."""
+        """JSON-ready summary (the API's report): sizes, notes, region, per-method time, metrics, tiling."""
         p = self.prepared
-        out_h, out_w = p.lr.shape[0] * p.scale, p.lr.shape[1] * p.scale
+        out_w, out_h = self.output_size
+        methods = {}
+        for m, r in self.results.items():
+            rp, rs = self.region_scores(m)
+            methods[m] = {"seconds": round(r.seconds, 4), "ran_on": "region" if r.box else "whole",
+                          "psnr": _json_float(r.psnr), "ssim": _json_float(r.ssim),
+                          "region_psnr": _json_float(rp), "region_ssim": _json_float(rs),
+                          "tiles": r.tiles, "tile": r.tile, "note": r.note}
         return {
             "mode": p.mode, "scale": p.scale,
             "input_size": [p.source_size[1], p.source_size[0]],
             "lr_size": [p.lr.shape[1], p.lr.shape[0]],
             "output_size": [out_w, out_h],
+            "region_lr": {"x": self.box.x0, "y": self.box.y0, "width": self.box.w, "height": self.box.h},
             "bit_depth": 16 if p.lr.dtype == np.uint16 else 8,
             "alpha": p.alpha is not None,
             "grayscale": p.grayscale,
             "notes": list(p.notes),
             "cached": self.cached,
-            "methods": {m: {"seconds": round(r.seconds, 4), "psnr": _json_float(r.psnr), "ssim": _json_float(r.ssim),
-                            "tiles": r.tiles, "tile": r.tile, "note": r.note} for m, r in self.results.items()},
+            "methods": methods,
             "skipped": dict(self.skipped),
         }
 
@@ -155,79 +204,66 @@ def _json_float(value: float | None) -> float | str | None:
     return "inf" if value is not None and math.isinf(value) else value
 
 
-def _too_large(what: str, h: int, w: int, limit: int) -> ServiceError:
-    side = int(limit ** 0.5)
-    return ServiceError(f"{what} is {w}x{h} = {h * w:,} pixels; this app runs the networks on at most {limit:,} "
-                        f"low-resolution pixels (about {side}x{side}). Crop or downscale the image first, or run "
-                        "`python -m lcoan.infer` locally, which tiles any size.")
+def _shrink(rgb: np.ndarray, alpha: np.ndarray | None, longest: int) -> tuple[np.ndarray, np.ndarray | None]:
+    h, w = rgb.shape[:2]
+    f = longest / max(h, w)
+    size = (max(1, round(h * f)), max(1, round(w * f)))
+    return imresize_to(rgb, size), None if alpha is None else imresize_to(alpha, size)
 
 
-def prepare(image: LoadedImage, scale: int, mode: str, max_lr_pixels: int) -> Prepared:
-    """Check the size policy and build the LR input (and the reference in degrade mode)."""
+def prepare(image: LoadedImage, scale: int, mode: str, max_output_pixels: int, downscale_to: int = 0) -> Prepared:
+    """Build the LR input (and the reference in degrade mode), downscaling first when asked
+    (``downscale_to``: longest side in pixels, 0 = no) or when the output would exceed the limit."""
     if mode not in MODES:
         raise ServiceError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    scale = int(scale)
+    scale, downscale_to = int(scale), int(downscale_to or 0)
+    if downscale_to < 0:
+        raise ServiceError(f"downscale_to must be 0 (off) or a longest side in pixels, got {downscale_to}")
     h, w = image.rgb.shape[:2]
     notes = list(image.notes)
-    key = (image_key(image.rgb), None if image.alpha is None else image_key(image.alpha), scale, mode)
+    key = (image_key(image.rgb), None if image.alpha is None else image_key(image.alpha), scale, mode, downscale_to)
+    rgb, alpha = image.rgb, image.alpha
+    if downscale_to and max(h, w) > downscale_to:
+        rgb, alpha = _shrink(rgb, alpha, downscale_to)
+        notes.append(f"downscaled first (MATLAB bicubic) from {w}x{h} to {rgb.shape[1]}x{rgb.shape[0]}, as asked")
+    out_pixels = rgb.shape[0] * rgb.shape[1] * (scale * scale if mode == "upscale" else 1)
+    if out_pixels > max_output_pixels:
+        f = math.sqrt(max_output_pixels / out_pixels)
+        before = rgb.shape[:2]
+        rgb, alpha = _shrink(rgb, alpha, max(1, math.floor(max(before) * f)))
+        notes.append(f"downscaled first from {before[1]}x{before[0]} to {rgb.shape[1]}x{rgb.shape[0]}: the "
+                     f"result would have had more than {max_output_pixels:,} pixels (the server's memory limit)")
     if mode == "upscale":
-        if h * w > max_lr_pixels:
-            raise _too_large("The image", h, w, max_lr_pixels)
-        return Prepared(key, mode, scale, (h, w), image.rgb, image.alpha, None, image.grayscale, tuple(notes))
+        return Prepared(key, mode, scale, (h, w), rgb, alpha, None, image.grayscale, tuple(notes))
+    rh, rw = rgb.shape[:2]
     least = scale * math.ceil((SSIM_WIN + 2 * scale) / scale)
-    if h < least or w < least:
+    if rh < least or rw < least:
         raise ServiceError(f"Degrade then restore at x{scale} needs an image of at least {least}x{least} pixels "
                            f"(PSNR/SSIM shave {scale} pixels per border and use an {SSIM_WIN}x{SSIM_WIN} window); "
-                           f"this one is {w}x{h}. Use Upscale for small images.")
-    lh, lw = h // scale, w // scale
-    if lh * lw > max_lr_pixels:
-        raise _too_large(f"After the x{scale} downscale the image", lh, lw, max_lr_pixels)
-    if image.rgb.dtype == np.uint16:
+                           f"this one is {rw}x{rh}. Use Upscale for small images.")
+    lh, lw = rh // scale, rw // scale
+    if rgb.dtype == np.uint16:
         notes.append("16-bit input scored at 8 bits, as lcoan.evaluate does")
-    if image.alpha is not None:
+    if alpha is not None:
         notes.append("alpha channel not used in Degrade then restore (scores are on colour)")
-    if h % scale or w % scale:
+    if rh % scale or rw % scale:
         notes.append(f"reference cropped to {lw * scale}x{lh * scale} (a multiple of the scale)")
-    hr = _to8(image.rgb)[: lh * scale, : lw * scale]
-    lr = degrade(hr, scale)
-    return Prepared(key, mode, scale, (h, w), lr, None, np.ascontiguousarray(hr), image.grayscale, tuple(notes))
+    rgb8 = to_uint8(rgb)  # the loader's one 16 -> 8-bit converter, as lcoan.evaluate scores
+    hr = np.ascontiguousarray(rgb8[: lh * scale, : lw * scale])
+    return Prepared(key, mode, scale, (h, w), degrade(hr, scale), None, hr, image.grayscale, tuple(notes))
 
 
-def balanced_tile(h: int, w: int, max_side: int, overlap: int) -> int:
-    """The smallest square tile (side <= ``max_side``) that covers h x w in as few tiles as ``max_side``.
-
-    E.g. 192 x 192 with at most 96 and an overlap of 16 needs 3 tiles per axis either way, and
-    tiles of 75 make each (quadratic) dense pass cheaper than tiles of 96.
-    """
-    sides = []
-    for length in (h, w):
-        if length <= max_side:
-            sides.append(length)
-        else:
-            n = math.ceil((length - overlap) / (max_side - overlap))
-            sides.append(math.ceil((length - overlap) / n) + overlap)
-    return max(sides)
+def _image(rgb: np.ndarray, alpha: np.ndarray | None, grayscale: bool) -> LoadedImage:
+    return LoadedImage(rgb=rgb, alpha=alpha, source_mode="RGB", format=None, grayscale=grayscale)
 
 
-def method_tile(method: str, h: int, w: int, settings) -> int:
-    """LR tile side of a network method for an h x w LR image (>= max(h, w): one pass).
-
-    Dense NLA runs in one pass while the image has at most dense_tile² pixels, whatever its shape.
-    """
-    if method == "dense":
-        if h * w <= settings.dense_tile ** 2:
-            return max(h, w)
-        return balanced_tile(h, w, settings.dense_tile, settings.tile_overlap)
-    return balanced_tile(h, w, settings.lcoan_tile, settings.tile_overlap)
-
-
-def run_method(service: ModelService, prepared: Prepared, method: str,
-               progress: Callable[[int, int], None] | None = None) -> MethodResult:
-    """Run one method on the prepared LR image (not cached; see :func:`compare`)."""
+def run_whole(service: ModelService, prepared: Prepared, method: str,
+              progress: Callable[[int, int], None] | None = None) -> MethodResult:
+    """Bicubic or LCoAN over the whole LR image (LCoAN tiled above ``settings.lcoan_tile``); not cached."""
     s, settings = prepared.scale, service.settings
     h, w = prepared.lr.shape[:2]
-    image = LoadedImage(rgb=prepared.lr, alpha=prepared.alpha, source_mode="RGB", format=None,
-                        grayscale=prepared.grayscale)
+    if method not in WHOLE:
+        raise ServiceError(f"{method!r} does not run on the whole image; choose from {', '.join(WHOLE)}")
     tiles = {"n": 1}
 
     def on_tile(done: int, total: int) -> None:
@@ -235,115 +271,155 @@ def run_method(service: ModelService, prepared: Prepared, method: str,
         if progress:
             progress(done, total)
 
-    kwargs: dict[str, Any] = {}
-    model = None
-    if method == "bicubic":
-        tile = None
-    elif method in ("lcoan", "dense"):
-        model = service.get(method, s).model
-        tile = method_tile(method, h, w, settings)
+    model, tile, kwargs = None, None, {}
+    if method == "lcoan":
+        model = service.get("lcoan", s).model
+        tile = balanced_tile(h, w, settings.lcoan_tile, settings.tile_overlap)
         kwargs = {"tile": tile, "overlap": settings.tile_overlap, "progress": on_tile}
-    else:
-        raise ServiceError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     start = time.perf_counter()
-    rgb, alpha = upscale_image(model, image, scale=s, **kwargs)
+    rgb, alpha = upscale_image(model, _image(prepared.lr, prepared.alpha, prepared.grayscale), scale=s, **kwargs)
     seconds = time.perf_counter() - start
-    if progress and method == "bicubic":
+    if progress and model is None:
         progress(1, 1)
     n = tiles["n"]
-    if method == "bicubic":
-        note = "MATLAB-style bicubic (imresize)"
+    if model is None:
+        note = f"MATLAB-style bicubic (imresize) of the whole {w}x{h} image"
     elif n == 1:
         note = f"one pass over the whole {w}x{h} LR image"
     else:
-        note = f"{n} overlapping {tile}x{tile} LR tiles ({settings.tile_overlap} px overlap, blended)"
-        if method == "dense":
-            note += ("; attention sees one tile at a time: dense NLA is quadratic, a full pass at this size "
-                     "would take far longer")
+        note = f"whole {w}x{h} image in {n} overlapping {tile}x{tile} LR tiles ({settings.tile_overlap} px overlap, blended)"
     psnr = ssim = None
     if prepared.hr is not None:
         psnr, ssim = psnr_y(rgb, prepared.hr, s), ssim_y(rgb, prepared.hr, s)
-    return MethodResult(method, rgb, alpha, seconds, n, tile if n > 1 else None, note, psnr, ssim)
+    return MethodResult(method, rgb, alpha, seconds, n, tile if n > 1 else None, note, None, psnr, ssim)
 
 
-def compare(service: ModelService, image: LoadedImage, scale: int, mode: str = "upscale",
-            methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None) -> Comparison:
-    """Run ``methods`` (subset of METHODS) on ``image`` at ``scale``; cached per image and method.
+def run_region(service: ModelService, prepared: Prepared, method: str, box: Box) -> MethodResult:
+    """No-attention or dense NLA on ``box`` (one pass, with CONTEXT LR pixels of real image around it)."""
+    if method not in REGION:
+        raise ServiceError(f"{method!r} does not run on a region; choose from {', '.join(REGION)}")
+    s = prepared.scale
+    lh, lw = prepared.lr.shape[:2]
+    ctx = box.grown(CONTEXT, lh, lw)
+    crop = prepared.lr[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w]
+    alpha = None if prepared.alpha is None else prepared.alpha[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w]
+    model = service.get(method, s).model
+    start = time.perf_counter()
+    rgb, a = upscale_image(model, _image(np.ascontiguousarray(crop), alpha, prepared.grayscale), tile=max(ctx.h, ctx.w))
+    seconds = time.perf_counter() - start
+    oy, ox = (box.y0 - ctx.y0) * s, (box.x0 - ctx.x0) * s
+    rgb = np.ascontiguousarray(rgb[oy:oy + box.h * s, ox:ox + box.w * s])
+    a = None if a is None else np.ascontiguousarray(a[oy:oy + box.h * s, ox:ox + box.w * s])
+    note = (f"region {box.w}x{box.h} LR at ({box.x0}, {box.y0}), one pass with {CONTEXT} px of context")
+    if method == "dense":
+        note += "; dense NLA is quadratic in the pixels, so it never runs on a whole photo"
+    return MethodResult(method, rgb, a, seconds, 1, None, note, box)
 
-    A scale without an LCoAN checkpoint is a ServiceError; a missing dense checkpoint only skips
-    the dense method (said in ``skipped``).
-    """
+
+def _check(service: ModelService, scale: Any, methods: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
     try:
         scale = int(scale)
     except (TypeError, ValueError):
         raise ServiceError(f"scale must be a whole number, got {scale!r}") from None
     available = service.scales()
     if not available:
-        raise ServiceError(f"No LCoAN checkpoints found in {service.folder}: export some there (see README) "
-                           "or point LCOAN_CHECKPOINTS at a folder of them.")
+        raise ServiceError("No LCoAN checkpoints are loaded on this server: export some into its checkpoint "
+                           "folder (see README) or point LCOAN_CHECKPOINTS at a folder of them.")
     if scale not in available:
-        raise ServiceError(f"No LCoAN checkpoint for x{scale}; available: "
-                           f"{', '.join(f'x{s}' for s in available)}.")
+        raise ServiceError(f"No LCoAN checkpoint for x{scale}; available: {', '.join(f'x{s}' for s in available)}.")
     if isinstance(methods, str) or not methods or not set(methods) <= set(METHODS):
         raise ServiceError(f"methods must be a non-empty subset of {', '.join(METHODS)}, got {methods!r}")
-    methods = tuple(m for m in METHODS if m in methods)
+    return scale, tuple(m for m in METHODS if m in methods)
+
+
+def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",
+                  methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None,
+                  centre: tuple[float, float] | None = None, region_side: int | None = None,
+                  downscale_to: int = 0) -> Iterator[Comparison]:
+    """Run ``methods`` and yield the comparison after each one (bicubic, LCoAN, then the region methods).
+
+    ``centre``: (x, y) of the region's centre as fractions of the image's width and height (None:
+    the centre), so a click on the input or on the result maps the same way; ``region_side``:
+    LR pixels (default and maximum ``settings.dense_tile``). Cached per image, scale, mode, method
+    and region. A scale without an LCoAN checkpoint is a ServiceError; a missing no-attention or
+    dense checkpoint only skips that method (said in ``skipped``).
+    """
+    scale, methods = _check(service, scale, methods)
     settings = service.settings
+    side = settings.dense_tile if region_side is None else int(region_side)
+    if not 8 <= side <= settings.dense_tile:
+        raise ServiceError(f"the region side must be between 8 and {settings.dense_tile} LR pixels, got {side}")
     prep_key = ("prepared", image_key(image.rgb), None if image.alpha is None else image_key(image.alpha),
-                scale, mode)
-    prepared = service.cache.get_or_compute(prep_key, lambda: prepare(image, scale, mode, settings.max_lr_pixels))
-    skipped: dict[str, str] = {}
-    todo = []
-    for m in methods:
-        if m != "bicubic" and not service.has(m, scale):
-            skipped[m] = f"no {LABELS[m]} checkpoint for x{scale} in {service.folder}"
-        else:
-            todo.append(m)
-    total_cost = sum(_COST[m] for m in todo)
+                scale, mode, int(downscale_to or 0))
+    prepared = service.cache.get_or_compute(
+        prep_key, lambda: prepare(image, scale, mode, settings.max_output_pixels, downscale_to))
+    lh, lw = prepared.lr.shape[:2]
+    if centre is None:
+        box = region_box(lh, lw, None, None, side)
+    else:
+        fx, fy = (min(max(float(v), 0.0), 1.0) for v in centre)
+        box = region_box(lh, lw, fx * lw, fy * lh, side)
+    skipped = {m: f"no {LABELS[m]} checkpoint for x{scale} on this server" for m in methods
+               if m != "bicubic" and not service.has(m, scale)}
+    todo = [m for m in methods if m not in skipped]
+    total_cost = sum(_COST[m] for m in todo) or 1.0
     results: dict[str, MethodResult] = {}
-    all_cached = True
-    done_cost = 0.0
-    for m in todo:
-        key = ("result", *prepared.key, m)
+    all_cached, done_cost = True, 0.0
+    for i, m in enumerate(todo):
+        key = ("result", *prepared.key, m) + ((box,) if m in REGION else ())
         hit = service.cache.get(key)
         if hit is None:
             all_cached = False
 
             def tick(done: int, total: int, m: str = m, base: float = done_cost) -> None:
                 if progress:
-                    frac = (base + _COST[m] * done / max(total, 1)) / total_cost
                     what = f"{LABELS[m]}: tile {done}/{total}" if total > 1 else LABELS[m]
-                    progress(min(frac, 1.0), what)
+                    progress(min((base + _COST[m] * done / max(total, 1)) / total_cost, 1.0), what)
 
             if progress:
                 progress(done_cost / total_cost, f"{LABELS[m]}…")
-            hit = run_method(service, prepared, m, tick)
+            hit = run_whole(service, prepared, m, tick) if m in WHOLE else run_region(service, prepared, m, box)
             service.cache.put(key, hit)
         results[m] = hit
         done_cost += _COST[m]
-    return Comparison(prepared, results, skipped, cached=all_cached)
+        if progress:
+            progress(min(done_cost / total_cost, 1.0), f"{LABELS[m]} done")
+        yield Comparison(prepared, dict(results), box, skipped, cached=all_cached, pending=tuple(todo[i + 1:]))
+    if not todo:
+        yield Comparison(prepared, {}, box, skipped, cached=True)
+
+
+def compare(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",
+            methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None, **kwargs) -> Comparison:
+    """The finished comparison (the last step of :func:`compare_steps`; same keyword arguments)."""
+    last = None
+    for last in compare_steps(service, image, scale, mode, methods, progress, **kwargs):
+        pass
+    return last
 
 
 def lookup(service: ModelService, key: tuple) -> Comparison | None:
     """A comparison made earlier, from the cache only (None when any part was evicted)."""
     try:
-        *pkey, methods = key
+        *pkey, methods, (x0, y0, w, h) = key
         prepared = service.cache.get(("prepared", *pkey))
     except (TypeError, ValueError):
         return None
     if prepared is None:
         return None
-    results = {}
+    box, results = Box(x0, y0, w, h), {}
     for m in methods:
-        hit = service.cache.get(("result", *prepared.key, m))
+        hit = service.cache.get(("result", *prepared.key, m) + ((box,) if m in REGION else ()))
         if hit is None:
             return None
         results[m] = hit
-    return Comparison(prepared, results, cached=True)
+    return Comparison(prepared, results, box, cached=True)
 
 
 def save_result(service: ModelService, comparison: Comparison, method: str, name: str | None) -> Path:
-    """The method's result as a lossless PNG in the service's output folder (alpha, 16-bit, grey kept)."""
+    """The method's result as a lossless PNG in the service's output folder (alpha, 16-bit, grey kept);
+    a region method's file holds its region only (the name says so)."""
     r = comparison.results[method]
     p = comparison.prepared
-    stem = f"{Path(str(name or 'image')).stem}_x{p.scale}_{method}"
+    stem = f"{Path(str(name or 'image')).stem}_x{p.scale}_{method}" + ("_region" if r.box else "")
     return service.outputs.save_png(stem, r.rgb, r.alpha, grayscale=p.grayscale)

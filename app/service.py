@@ -7,12 +7,13 @@ can share them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
+import cachetools
 import numpy as np
 import torch
 
@@ -58,41 +59,40 @@ def _nbytes(value: Any) -> int:
 
 
 class LRUCache:
-    """Thread-safe LRU of computed results; ``get_or_compute`` computes outside the lock.
+    """Thread-safe LRU of computed results on :class:`cachetools.LRUCache`; ``get_or_compute``
+    computes outside the lock.
 
     Bounded by ``capacity`` entries and, when ``max_bytes`` is given, by the summed ``nbytes`` of
-    the values (the newest entry is always kept, even if it alone is larger).
+    the values; a value larger than the whole byte budget is returned by ``get_or_compute`` but
+    not kept.
     """
 
     def __init__(self, capacity: int = 16, max_bytes: int | None = None) -> None:
         self.capacity = capacity
         self.max_bytes = max_bytes
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._bytes = 0
+        if max_bytes is None:
+            self._data: cachetools.LRUCache = cachetools.LRUCache(maxsize=capacity)
+        else:
+            self._data = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda v: max(1, _nbytes(v)))
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        return None
+            return self._data.get(key)  # a hit becomes the most recently used
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            if key in self._data:
-                self._bytes -= _nbytes(self._data[key])
-            self._data[key] = value
-            self._bytes += _nbytes(value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.capacity or (
-                    self.max_bytes is not None and self._bytes > self.max_bytes and len(self._data) > 1):
-                _, old = self._data.popitem(last=False)
-                self._bytes -= _nbytes(old)
+            try:
+                self._data[key] = value
+            except ValueError:  # larger than the whole budget: not kept (an older value is dropped)
+                self._data.pop(key, None)
+            while len(self._data) > self.capacity:
+                self._data.popitem()
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        with self._lock:
+            return sum(_nbytes(v) for v in self._data.values())
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         value = self.get(key)
@@ -128,6 +128,7 @@ class ModelService:
                 self.entries[(kind, model.cfg.scale)] = ModelEntry(kind, model.cfg.scale, sub, model, load_info(sub))
             except CheckpointError as exc:
                 self.problems.append(str(exc))
+                logging.getLogger("lcoan.app").warning("checkpoint not loaded: %s", exc)
         self.cache = LRUCache(capacity=64, max_bytes=self.settings.cache_mb * 1024 * 1024)
         self._outputs: OutputDir | None = None
         self._outputs_lock = threading.Lock()
@@ -151,20 +152,20 @@ class ModelService:
                 self._outputs.cleanup()
                 self._outputs = None
 
-    def missing(self, kinds: tuple[str, ...] = ("lcoan", "dense"), scales: tuple[int, ...] = (2, 4)) -> list[str]:
+    def missing(self, kinds: tuple[str, ...] = ("lcoan", "none", "dense"), scales: tuple[int, ...] = (2, 4)) -> list[str]:
         """Folder names of the expected checkpoints that are not loaded, e.g. ``["dense-*-x4"]``."""
         return [f"{kind}-*-x{scale}" for kind in kinds for scale in scales if (kind, scale) not in self.entries]
 
     def status(self) -> str:
         """One paragraph for the UI: which models are loaded, which are missing, load problems."""
-        loaded = ", ".join(f"{e.label} ({e.folder.name})" for e in self.entries.values()) or "none"
-        text = f"Models loaded from `{self.folder}`: {loaded}."
+        loaded = ", ".join(f"{e.label} (`{e.folder.name}`)" for e in self.entries.values()) or "none"
+        text = f"Models loaded: {loaded}."
         missing = self.missing()
         if missing:
             text += (f" Missing: {', '.join(f'`{m}`' for m in missing)} (the comparisons that need them are skipped; export "
-                     "checkpoints there or set LCOAN_CHECKPOINTS).")
-        if self.problems:
-            text += " Not loaded: " + "; ".join(self.problems)
+                     "checkpoints into the checkpoint folder or set LCOAN_CHECKPOINTS).")
+        if self.problems:  # names only: the page never shows the server's folders
+            text += f" {len(self.problems)} checkpoint folder(s) could not be loaded (see the server log)."
         return text
 
     def scales(self) -> list[int]:
@@ -177,4 +178,4 @@ class ModelService:
         try:
             return self.entries[(kind, scale)]
         except KeyError:
-            raise ServiceError(f"no {KINDS.get(kind, kind)} checkpoint for x{scale} in {self.folder}") from None
+            raise ServiceError(f"no {KINDS.get(kind, kind)} checkpoint for x{scale} on this server") from None

@@ -4,14 +4,17 @@
 Setting                    Environment variable    Default
 =========================  ======================  ===========================================
 checkpoints                LCOAN_CHECKPOINTS       ``checkpoints/`` of the repository
-host                       LCOAN_HOST              127.0.0.1 (0.0.0.0 on a Hugging Face Space,
-                                                   recognised by ``SPACE_ID``)
-port                       LCOAN_PORT              7860
+host                       LCOAN_HOST, then        127.0.0.1 (0.0.0.0 on a Hugging Face Space,
+                           GRADIO_SERVER_NAME      recognised by ``SPACE_ID``)
+port                       LCOAN_PORT, then        7860
+                           GRADIO_SERVER_PORT
 max_upload_mb              LCOAN_MAX_UPLOAD_MB     20 (refused by the server above it)
-max_lr_pixels              LCOAN_MAX_LR_PIXELS     262144 = 512 x 512 (pixels the networks see)
-lcoan_tile                 LCOAN_TILE              256 (LR tile side of the LCoAN pass)
-dense_tile                 LCOAN_DENSE_TILE        96 (dense NLA: one pass up to 96 x 96 LR
-                                                   pixels, overlapping 96 x 96 tiles above)
+max_output_pixels          LCOAN_MAX_OUTPUT_PIXELS 40,000,000 super-resolved pixels (memory); a
+                                                   larger result is avoided by downscaling the
+                                                   input first, and the page says so
+lcoan_tile                 LCOAN_TILE              256 (LR tile side of the whole-image LCoAN pass)
+dense_tile                 LCOAN_DENSE_TILE        96 (largest region side, LR pixels, on which
+                                                   no-attention and dense NLA run)
 tile_overlap               -                       16 LR pixels
 concurrency_limit          LCOAN_CONCURRENCY       1 job at a time (CPU-bound)
 max_queue                  LCOAN_MAX_QUEUE         16 waiting requests, then "queue full"
@@ -19,6 +22,8 @@ cache_mb                   LCOAN_CACHE_MB          512 MB of cached results
 threads                    LCOAN_THREADS           auto: free cores (cores minus the 1-minute
                                                    load average), at least 1, at most 8
 =========================  ======================  ===========================================
+
+The command-line flags of ``app.py`` override all of these.
 
 Why ``threads`` looks at the load: on a shared CPU, asking PyTorch for more threads than there are
 idle cores makes inference several times *slower* (measured here: a 64 x 64 x4 pass took 0.35 s
@@ -64,7 +69,7 @@ class Settings:
     port: int = 7860
     share: bool = False
     max_upload_mb: int = 20
-    max_lr_pixels: int = 512 * 512
+    max_output_pixels: int = 40_000_000
     lcoan_tile: int = 256
     dense_tile: int = 96
     tile_overlap: int = 16
@@ -77,15 +82,17 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         d = cls()
-        host = env.get("LCOAN_HOST") or ("0.0.0.0" if env.get("SPACE_ID") else d.host)
+        host = (env.get("LCOAN_HOST") or env.get("GRADIO_SERVER_NAME")
+                or ("0.0.0.0" if env.get("SPACE_ID") else d.host))
+        port_var = "LCOAN_PORT" if (env.get("LCOAN_PORT") or "").strip() else "GRADIO_SERVER_PORT"
         return cls(
             checkpoints=Path(env["LCOAN_CHECKPOINTS"]) if env.get("LCOAN_CHECKPOINTS") else d.checkpoints,
             host=host,
-            port=_int(env, "LCOAN_PORT", d.port),
+            port=_int(env, port_var, d.port),
             max_upload_mb=_int(env, "LCOAN_MAX_UPLOAD_MB", d.max_upload_mb),
-            max_lr_pixels=_int(env, "LCOAN_MAX_LR_PIXELS", d.max_lr_pixels),
+            max_output_pixels=_int(env, "LCOAN_MAX_OUTPUT_PIXELS", d.max_output_pixels),
             lcoan_tile=_int(env, "LCOAN_TILE", d.lcoan_tile, minimum=32),
-            dense_tile=_int(env, "LCOAN_DENSE_TILE", d.dense_tile, minimum=32),
+            dense_tile=_int(env, "LCOAN_DENSE_TILE", d.dense_tile, minimum=16),
             concurrency_limit=_int(env, "LCOAN_CONCURRENCY", d.concurrency_limit),
             max_queue=_int(env, "LCOAN_MAX_QUEUE", d.max_queue),
             cache_mb=_int(env, "LCOAN_CACHE_MB", d.cache_mb),
@@ -101,16 +108,12 @@ class Settings:
 
     def size_policy(self) -> str:
         """The size policy in words, shown in the UI and the API docs."""
-        side = int(self.max_lr_pixels ** 0.5)
-        return (f"Uploads up to {self.max_upload_mb} MB. The networks accept up to {self.max_lr_pixels:,} LR pixels "
-                f"(e.g. {side}x{side}; in *Degrade then restore* the input is the HR image, so up to scale² times "
-                f"more); larger images are refused with a message. LCoAN runs in one pass up to "
-                f"{self.lcoan_tile}x{self.lcoan_tile} LR pixels and in overlapping tiles of at most that size "
-                f"above. Dense NLA is quadratic in the number of pixels (a 256x256 LR pass takes minutes on a "
-                f"CPU): it runs in one pass up to {self.dense_tile * self.dense_tile:,} LR pixels "
-                f"({self.dense_tile}x{self.dense_tile}) and in overlapping tiles of at most "
-                f"{self.dense_tile}x{self.dense_tile} ({self.tile_overlap} px overlap) above, so its attention then "
-                "sees one tile at a time; the result table says which was done.")
+        return (f"Uploads up to {self.max_upload_mb} MB, any size the image loader accepts. Bicubic and LCoAN run on "
+                f"the whole image (LCoAN in overlapping {self.lcoan_tile}x{self.lcoan_tile} LR tiles, with progress); "
+                f"a result above {self.max_output_pixels:,} pixels is avoided by downscaling the input first (said "
+                f"on screen). No attention and the dense NLA baseline run on the region you pick (at most "
+                f"{self.dense_tile}x{self.dense_tile} LR pixels): dense NLA is quadratic in the number of pixels, "
+                "so it never runs on a whole photo.")
 
     def launch_kwargs(self) -> dict:
         """Keyword arguments for ``demo.launch``: bind address, no share link, upload limit."""

@@ -86,7 +86,8 @@ def sr_tensor(model: LCoAN, x: Tensor, tile: int | None = None, overlap: int = D
     ``tile`` None picks the largest tile within ``budget_bytes``; inputs no larger than the tile
     run in one pass. Tiles overlap by ``overlap`` LR pixels and are blended with linear ramps.
     ``pad`` > 0 replicates the border by that many LR pixels first and crops the result back, so the
-    zero padding of the convolutions does not tint the borders (see the module docstring).
+    zero padding of the convolutions does not tint the borders (see the module docstring); ``tile``
+    then grows by ``2 * pad``.
     """
     if x.ndim != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
@@ -95,8 +96,9 @@ def sr_tensor(model: LCoAN, x: Tensor, tile: int | None = None, overlap: int = D
     device = next(model.parameters()).device
     x = x.to(device=device, dtype=torch.float32)
     s = model.cfg.scale
-    if pad:
-        out = sr_tensor(model, torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate"), tile=tile,
+    if pad:  # tiles grow with the padding, so an input that fits one tile still runs in one pass
+        out = sr_tensor(model, torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate"),
+                        tile=tile + 2 * pad if tile else None,
                         overlap=overlap, budget_bytes=budget_bytes, progress=progress)
         return out[:, :, pad * s:out.shape[2] - pad * s, pad * s:out.shape[3] - pad * s].contiguous()
     _, _, h, w = x.shape

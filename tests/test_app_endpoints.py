@@ -20,7 +20,7 @@ from app.settings import Settings  # noqa: E402
 from app.ui import TABS, build_demo  # noqa: E402
 from lcoan.io import load_image  # noqa: E402
 from lcoan.metrics import psnr_y, ssim_y  # noqa: E402
-from tests.tiny_checkpoints import make_checkpoints  # noqa: E402
+from tests.tiny_checkpoints import KINDS, make_checkpoints  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,7 +35,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     before = torch.get_num_threads()
-    ckpt = make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4))
+    ckpt = make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4), kinds=(*KINDS, ("none", "none")))
     settings = Settings(checkpoints=ckpt, port=free_port(), threads=1, max_upload_mb=2)
     service = ModelService.from_settings(settings)
     demo = build_demo(service)
@@ -57,26 +57,34 @@ def test_compare_degrade_returns_pngs_and_the_metrics_of_lcoan_metrics(app):
     _, client, _ = app
     hr = load_image(EXAMPLES_DIR / "rocket_tower.png").rgb  # 192x192, a multiple of 2
     *pngs, report = client.predict(handle_file(str(EXAMPLES_DIR / "rocket_tower.png")), 2, "degrade", True,
-                                   api_name="/compare")
+                                   0.25, 0.75, 32, 0, api_name="/compare")
     assert report["mode"] == "degrade" and report["lr_size"] == [96, 96] and report["output_size"] == [192, 192]
-    for method, path in zip(("bicubic", "lcoan", "dense"), pngs):
+    region = report["region_lr"]
+    assert region == {"x": 8, "y": 56, "width": 32, "height": 32}
+    x0, y0 = region["x"] * 2, region["y"] * 2
+    for method, path in zip(("bicubic", "lcoan", "none", "dense"), pngs):
         sr = read_png(path)
-        assert sr.shape == hr.shape and sr.dtype == np.uint8
         scores = report["methods"][method]
-        assert scores["psnr"] == pytest.approx(psnr_y(sr, hr, 2), abs=1e-9)
-        assert scores["ssim"] == pytest.approx(ssim_y(sr, hr, 2), abs=1e-12)
-        assert scores["seconds"] >= 0 and scores["tiles"] == 1  # 96x96 LR: dense in one pass
-    assert Path(pngs[1]).name == "rocket_tower_x2_lcoan.png"
+        if method in ("bicubic", "lcoan"):
+            assert sr.shape == hr.shape and sr.dtype == np.uint8 and scores["ran_on"] == "whole"
+            assert scores["psnr"] == pytest.approx(psnr_y(sr, hr, 2), abs=1e-9)
+            assert scores["ssim"] == pytest.approx(ssim_y(sr, hr, 2), abs=1e-12)
+            sr = sr[y0:y0 + 64, x0:x0 + 64]
+        else:
+            assert sr.shape == (64, 64, 3) and scores["ran_on"] == "region" and scores["psnr"] is None
+        assert scores["region_psnr"] == pytest.approx(psnr_y(sr, hr[y0:y0 + 64, x0:x0 + 64], 2), abs=1e-9)
+        assert scores["seconds"] >= 0
+    assert Path(pngs[1]).name == "rocket_tower_x2_lcoan.png" and Path(pngs[3]).name == "rocket_tower_x2_dense_region.png"
     again = client.predict(handle_file(str(EXAMPLES_DIR / "rocket_tower.png")), 2, "degrade", True,
-                           api_name="/compare")
+                           0.25, 0.75, 32, 0, api_name="/compare")
     assert again[-1]["cached"] is True
 
 
-def test_compare_upscale_without_dense(app):
+def test_compare_upscale_without_baselines(app):
     _, client, _ = app
-    bic, lc, dense, report = client.predict(handle_file(str(EXAMPLES_DIR / "text_page.png")), 4, "upscale", False,
-                                            api_name="/compare")
-    assert dense is None and set(report["methods"]) == {"bicubic", "lcoan"}
+    bic, lc, none, dense, report = client.predict(handle_file(str(EXAMPLES_DIR / "text_page.png")), 4, "upscale",
+                                                  False, 0.5, 0.5, 96, 0, api_name="/compare")
+    assert none is None and dense is None and set(report["methods"]) == {"bicubic", "lcoan"}
     assert read_png(lc).shape == (172 * 4, 224 * 4, 3) and report["grayscale"] is True
     assert Image.open(lc).mode == "L"  # a grey input gives a grey PNG
 
@@ -104,7 +112,9 @@ def test_errors_are_messages_not_tracebacks(app, tmp_path):
     with pytest.raises(Exception, match="at least"):  # too small to score at x4
         tiny = tmp_path / "tiny.png"
         Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(tiny)
-        client.predict(handle_file(str(tiny)), 4, "degrade", True, api_name="/compare")
+        client.predict(handle_file(str(tiny)), 4, "degrade", True, 0.5, 0.5, 96, 0, api_name="/compare")
+    with pytest.raises(Exception, match="runs on a region only"):
+        client.predict(handle_file(str(EXAMPLES_DIR / "brick_wall.png")), 2, "dense", api_name="/superresolve")
 
 
 def test_server_settings_and_api_surface(app):
@@ -115,7 +125,8 @@ def test_server_settings_and_api_surface(app):
     assert demo._queue.default_concurrency_limit == service.settings.concurrency_limit
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/superresolve", "/compare"} <= set(api)  # other tabs add their own endpoints
-    assert [p["parameter_name"] for p in api["/compare"]["parameters"]] == ["image", "scale", "mode", "include_dense"]
+    assert [p["parameter_name"] for p in api["/compare"]["parameters"]] == [
+        "image", "scale", "mode", "include_baselines", "region_x", "region_y", "region_side", "downscale_to"]
     assert [p["parameter_name"] for p in api["/superresolve"]["parameters"]] == ["image", "scale", "method"]
     assert TABS[0][0] == "Super-resolve"
 
@@ -124,7 +135,8 @@ def test_app_starts_without_checkpoints_and_says_so(tmp_path):
     service = ModelService(tmp_path / "none", settings=Settings(checkpoints=tmp_path / "none", threads=1))
     demo = build_demo(service)
     text = " ".join(str(b.value) for b in demo.blocks.values() if type(b).__name__ == "Markdown")
-    assert "Missing: `lcoan-*-x2`" in text and "No LCoAN checkpoint found" in text
+    assert "Missing: `lcoan-*-x2`" in text and "No LCoAN checkpoint is loaded" in text
+    assert str(tmp_path) not in text  # no server folder in the page
 
 
 def test_app_py_flags():

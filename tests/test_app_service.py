@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.compare import (METHODS, balanced_tile, compare, load_input, lookup, method_tile, prepare, run_method,
-                         save_result)
+from app.compare import (METHODS, REGION, Box, balanced_tile, compare, compare_steps, load_input, lookup, prepare,
+                         run_whole, save_result)
 from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
 from app.outputs import OutputDir, safe_stem
 from app.service import LRUCache, ModelService, ServiceError
 from app.settings import Settings
-from app.views.superresolve import crops, method_crop, view_names, with_box, zoom_box
+from app.views.superresolve import crops, method_crop, preview, view_names, with_box
 from lcoan.degrade import bicubic_upscale, degrade
 from lcoan.evaluate import evaluate, find_samples
-from lcoan.inference import upscale_array
+from lcoan.inference import DEFAULT_PAD, upscale_array
 from lcoan.io import LoadedImage, load_image
 from lcoan.metrics import psnr_y, ssim_y
-from tests.tiny_checkpoints import make_checkpoints
+from tests.tiny_checkpoints import KINDS, make_checkpoints
 
 ROCKET = EXAMPLES_DIR / "rocket_tower.png"
 BRICK = EXAMPLES_DIR / "brick_wall.png"
@@ -29,7 +29,7 @@ BRICK = EXAMPLES_DIR / "brick_wall.png"
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4))
+    return make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4), kinds=(*KINDS, ("none", "none")))
 
 
 @pytest.fixture()
@@ -52,20 +52,23 @@ def test_degrade_mode_scores_match_lcoan_evaluate(service, tmp_path):
     lr = degrade(hr, 2)
     np.testing.assert_array_equal(c.prepared.lr, lr)
     np.testing.assert_array_equal(c.results["bicubic"].rgb, bicubic_upscale(lr, 2))
-    np.testing.assert_array_equal(c.results["lcoan"].rgb, upscale_array(service.get("lcoan", 2).model, lr))
-    for r in c.results.values():
-        assert r.rgb.shape == hr.shape and r.rgb.dtype == np.uint8 and r.seconds >= 0
+    np.testing.assert_array_equal(c.results["lcoan"].rgb, upscale_array(service.get("lcoan", 2).model, lr,
+                                                                          pad=DEFAULT_PAD))
+    for m in ("bicubic", "lcoan"):
+        r = c.results[m]
+        assert r.rgb.shape == hr.shape and r.rgb.dtype == np.uint8 and r.seconds >= 0 and r.box is None
         assert r.psnr == psnr_y(r.rgb, hr, 2) and r.ssim == ssim_y(r.rgb, hr, 2)
-    # the same numbers as the evaluation command on a folder holding this HR image
+    for m in REGION:  # the region: the whole 32x32 LR image here (region side 96 by default)
+        assert c.results[m].box == Box(0, 0, 32, 32) and c.results[m].rgb.shape == hr.shape
+        assert c.region_scores(m) == (psnr_y(c.results[m].rgb, hr, 2), ssim_y(c.results[m].rgb, hr, 2))
+    # bicubic: the same numbers as the evaluation command on a folder holding this HR image
     Image.fromarray(hr).save(tmp_path / "rocket.png")
     samples = find_samples(tmp_path)
     assert math.isclose(evaluate(None, samples, 2, progress=False)[0].psnr, c.results["bicubic"].psnr, rel_tol=1e-12)
-    score = evaluate(service.get("lcoan", 2).model, samples, 2, progress=False)[0]
-    assert math.isclose(score.psnr, c.results["lcoan"].psnr, rel_tol=1e-12)
-    assert math.isclose(score.ssim, c.results["lcoan"].ssim, rel_tol=1e-12)
     report = c.report()
     assert report["lr_size"] == [32, 32] and report["output_size"] == [64, 64]
     assert set(report["methods"]) == set(METHODS) and report["methods"]["lcoan"]["psnr"] == c.results["lcoan"].psnr
+    assert report["methods"]["dense"]["ran_on"] == "region" and report["region_lr"]["width"] == 32
 
 
 def test_results_are_cached_per_method(service):
@@ -73,11 +76,14 @@ def test_results_are_cached_per_method(service):
     first = compare(service, image, 2, "degrade", ("bicubic", "lcoan"))
     again = compare(service, image, 2, "degrade", ("bicubic", "lcoan"))
     assert again.cached and again.results["lcoan"] is first.results["lcoan"]
-    more = compare(service, image, 2, "degrade")  # adding dense computes dense only
+    more = compare(service, image, 2, "degrade")  # adding the region baselines computes them only
     assert not more.cached and more.results["bicubic"] is first.results["bicubic"]
     found = lookup(service, more.key)
     assert found is not None and found.results["dense"] is more.results["dense"]
     assert lookup(service, ("nope",)) is None
+    moved = compare(service, image, 2, "degrade", centre=(0.0, 0.0), region_side=8)  # a new region: region only
+    assert moved.box == Box(0, 0, 8, 8) and moved.results["lcoan"] is first.results["lcoan"]
+    assert moved.results["dense"] is not more.results["dense"] and moved.results["dense"].rgb.shape == (16, 16, 3)
     other = compare(service, image, 2, "upscale", ("lcoan",))  # another mode is another entry
     assert other.results["lcoan"].rgb.shape == (96, 96, 3)
 
@@ -100,11 +106,15 @@ def test_upscale_keeps_16_bit_alpha_and_grey_in_the_png(service):
 
 
 def test_size_policy_and_bad_inputs(ckpt, tmp_path):
-    small = ModelService(ckpt, settings=Settings(checkpoints=ckpt, threads=1, max_lr_pixels=40 * 40))
+    small = ModelService(ckpt, settings=Settings(checkpoints=ckpt, threads=1, max_output_pixels=80 * 80))
     image = crop_of(ROCKET, 64)
-    with pytest.raises(ServiceError, match=r"64x64 = 4,096 pixels.*at most 1,600"):
-        compare(small, image, 2, "upscale")
-    assert compare(small, image, 2, "degrade", ("bicubic",)).prepared.lr.shape == (32, 32, 3)  # 32x32 LR fits
+    big = compare(small, image, 2, "upscale", ("bicubic",))  # 128x128 output > 6,400: downscaled first, said
+    assert big.prepared.lr.shape == (40, 40, 3) and any("downscaled first" in n for n in big.prepared.notes)
+    asked = compare(small, image, 2, "upscale", ("bicubic",), downscale_to=20)
+    assert asked.prepared.lr.shape == (20, 20, 3) and "as asked" in asked.prepared.notes[-1]
+    assert compare(small, image, 2, "degrade", ("bicubic",)).prepared.lr.shape == (32, 32, 3)  # 64x64 output fits
+    with pytest.raises(ServiceError, match="region side"):
+        compare(small, image, 2, "upscale", ("bicubic",), region_side=4)
     with pytest.raises(ServiceError, match="at least 20x20"):
         prepare(crop_of(ROCKET, 16), 4, "degrade", 10**6)
     with pytest.raises(ServiceError, match="mode must be"):
@@ -129,33 +139,38 @@ def test_size_policy_and_bad_inputs(ckpt, tmp_path):
 def test_missing_checkpoints_are_reported_not_fatal(ckpt, tmp_path):
     empty = ModelService(tmp_path / "nowhere")
     assert empty.scales() == [] and "Missing: `lcoan-*-x2`" in empty.status()
-    with pytest.raises(ServiceError, match="No LCoAN checkpoints found"):
+    with pytest.raises(ServiceError, match="No LCoAN checkpoints are loaded"):
         compare(empty, crop_of(ROCKET, 32), 2, "upscale")
+    assert str(tmp_path) not in empty.status()  # the page shows checkpoint names, never server folders
     only = tmp_path / "only"
     only.mkdir()
     (only / "lcoan-tiny-x2").symlink_to(ckpt / "lcoan-tiny-x2", target_is_directory=True)
     partial = ModelService(only)
     c = compare(partial, crop_of(ROCKET, 32), 2, "upscale")
     assert list(c.results) == ["bicubic", "lcoan"] and "no Dense NLA checkpoint for x2" in c.skipped["dense"]
-    assert partial.missing() == ["lcoan-*-x4", "dense-*-x2", "dense-*-x4"]
+    assert partial.missing() == ["lcoan-*-x4", "none-*-x2", "none-*-x4", "dense-*-x2", "dense-*-x4"]
     assert any("not run" in str(row[-1]) for row in c.rows())
 
 
-def test_dense_runs_on_tiles_above_its_limit(ckpt):
+def test_lcoan_runs_tiled_on_the_whole_image_and_dense_on_the_region_only(ckpt):
     settings = Settings(checkpoints=ckpt, threads=1, dense_tile=32, lcoan_tile=48)
     svc = ModelService(ckpt, settings=settings)
     image = crop_of(ROCKET, 64)
-    c = compare(svc, image, 2, "upscale")
-    dense, lc = c.results["dense"], c.results["lcoan"]
-    assert dense.tiles == 9 and dense.tile == balanced_tile(64, 64, 32, 16) and "one tile at a time" in dense.note
-    assert lc.tiles == 4 and lc.tile == 40
-    assert c.results["bicubic"].tiles == 1
-    # tiled result = the library's tiled inference with the same tile
-    np.testing.assert_array_equal(dense.rgb, upscale_array(svc.get("dense", 2).model, image.rgb, tile=dense.tile, overlap=16))
-    assert method_tile("dense", 30, 30, settings) == 30 and method_tile("dense", 100, 9, settings) == 100
+    steps = list(compare_steps(svc, image, 2, "upscale", centre=(1.0, 0.5)))
+    assert [list(s.results) for s in steps] == [["bicubic"], ["bicubic", "lcoan"], ["bicubic", "lcoan", "none"],
+                                               list(METHODS)]  # results stream in, whole-image ones first
+    assert steps[0].pending == ("lcoan", "none", "dense") and not steps[-1].pending
+    c = steps[-1]
+    lc, dense = c.results["lcoan"], c.results["dense"]
+    assert lc.tiles == 4 and lc.tile == 40 and lc.rgb.shape == (128, 128, 3)
+    # the whole result = the library's tiled inference with the same tile (and the user-path padding)
+    np.testing.assert_array_equal(lc.rgb, upscale_array(svc.get("lcoan", 2).model, image.rgb, tile=40, overlap=16,
+                                                        pad=DEFAULT_PAD))
+    assert c.box == Box(32, 16, 32, 32) and dense.box == c.box and dense.rgb.shape == (64, 64, 3)
+    assert "quadratic" in dense.note and c.region("lcoan")[0].shape == (64, 64, 3)
     progress = []
-    run_method(svc, c.prepared, "dense", lambda done, total: progress.append((done, total)))
-    assert progress[-1] == (9, 9)
+    run_whole(svc, c.prepared, "lcoan", lambda done, total: progress.append((done, total)))
+    assert progress[-1] == (4, 4)
 
 
 @pytest.mark.parametrize("length,max_side,expected", [(64, 96, 64), (192, 96, 75), (176, 96, 96), (300, 256, 158)])
@@ -168,25 +183,24 @@ def test_progress_covers_zero_to_one(service):
     compare(service, crop_of(ROCKET, 40), 2, "degrade", progress=lambda f, what: seen.append((f, what)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and math.isclose(fractions[-1], 1.0)
-    assert any("Dense NLA" in what for _, what in seen)
+    assert any("Dense NLA" in what for _, what in seen) and any("No attention" in what for _, what in seen)
 
 
-def test_zoom_views(service):
-    c = compare(service, crop_of(ROCKET, 48), 2, "degrade")
-    box = zoom_box(c, 1000, -5, 16)  # clamped into the 48x48 result, aligned to the scale
-    assert box == (16, 0, 48, 32)
-    assert zoom_box(c, None, None, 500) == (0, 0, 48, 48)
+def test_region_views(service):
+    c = compare(service, crop_of(ROCKET, 48), 2, "degrade", centre=(1.0, 0.0), region_side=16)
+    assert c.box == Box(8, 0, 16, 16)  # clamped into the 24x24 LR image
     names = [n for _, n in view_names(c)]
-    assert names == ["input", "bicubic", "lcoan", "dense", "reference"]
-    gallery = crops(c, box, display=128)
-    assert len(gallery) == 5 and all(img.size == (128, 128) for img, _ in gallery)
+    assert names == ["input", "bicubic", "lcoan", "none", "dense", "reference"]
+    gallery = crops(c, display=128)
+    assert len(gallery) == 6 and all(img.size == (128, 128) for img, _ in gallery)
     assert "dB" in gallery[2][1]
-    np.testing.assert_array_equal(np.asarray(method_crop(c, "lcoan", box, display=32)), c.results["lcoan"].rgb[0:32, 16:48])
-    framed = with_box(c.results["lcoan"].rgb, None, box)
+    np.testing.assert_array_equal(np.asarray(method_crop(c, "lcoan", display=32)), c.results["lcoan"].rgb[0:32, 16:48])
+    framed = preview(c, "lcoan")
     assert framed.size == (48, 48) and np.asarray(framed)[0, 30].tolist() == [255, 214, 0]
+    assert with_box(c.results["lcoan"].rgb, None, (16, 0, 48, 32)).size == (48, 48)
     up = compare(service, crop_of(ROCKET, 24), 2, "upscale")
     with pytest.raises(KeyError):
-        method_crop(up, "reference", zoom_box(up, None, None, 8))
+        method_crop(up, "reference")
 
 
 def test_examples_are_small_licensed_and_cannot_escape():
@@ -226,8 +240,13 @@ def test_lru_cache_is_bounded_by_bytes():
     for i in range(4):
         cache.put(i, np.zeros(100, np.uint8))
     assert len(cache) == 2 and cache.get(0) is None and cache.get(3) is not None and cache.nbytes == 200
-    cache.put("huge", np.zeros(1000, np.uint8))  # the newest entry stays even when alone too large
-    assert len(cache) == 1 and cache.get("huge") is not None
+    cache.put("huge", np.zeros(1000, np.uint8))  # larger than the whole budget: not kept, the rest stays
+    assert cache.get("huge") is None and len(cache) == 2
+    assert cache.get_or_compute("huge", lambda: np.zeros(1000, np.uint8)).nbytes == 1000
+    counted = LRUCache(capacity=2, max_bytes=10**6)  # the entry bound holds too
+    for i in range(3):
+        counted.put(i, np.zeros(10, np.uint8))
+    assert len(counted) == 2 and counted.get(0) is None
 
 
 def test_settings_from_env_and_cli():

@@ -9,11 +9,16 @@ import torch
 import lcoan
 
 
-def make_checkpoints(folder: Path, scales: tuple[int, ...] = (2,), seed: int = 0) -> Path:
-    """Write tiny LCoAN and dense checkpoints (preset "tiny": 3 groups, K = 8, W = 16) into ``folder``."""
+KINDS = (("lcoan", "lsp"), ("dense", "dense"))
+
+
+def make_checkpoints(folder: Path, scales: tuple[int, ...] = (2,), seed: int = 0,
+                     kinds: tuple[tuple[str, str], ...] = KINDS) -> Path:
+    """Write tiny checkpoints (preset "tiny": 3 groups, K = 8, W = 16) into ``folder``: by default
+    LCoAN and dense; add ``("none", "none")`` to ``kinds`` for the no-attention model."""
     torch.manual_seed(seed)
     for scale in scales:
-        for kind, attention in (("lcoan", "lsp"), ("dense", "dense")):
+        for kind, attention in kinds:
             lcoan.save(lcoan.create_model(lcoan.preset("tiny", scale=scale, attention=attention)),
                        folder / f"{kind}-tiny-x{scale}")
     return folder

@@ -1,153 +1,205 @@
-"""Super-resolve tab: upload or pick an example, choose scale and mode, compare bicubic / LCoAN /
-dense NLA with a synchronised zoom, per-method times, PSNR/SSIM and a lossless PNG download.
+"""Super-resolve tab: upload any photo (or pick an example); bicubic and LCoAN run over the whole image
+(LCoAN tiled, with a live progress bar) and stream in as each finishes; no attention and the dense
+NLA baseline follow on a region the user picks by clicking the input or the result. Per-method
+times, output size, PSNR/SSIM in *Degrade then restore*, a synchronised zoom and a lossless PNG.
 
-Only layout and wiring: the work is :func:`app.compare.compare` (cached), the pictures are
+Only layout and wiring: the work is :func:`app.compare.compare_steps` (cached), the pictures are
 :mod:`app.views.superresolve`. The upload is read by :func:`lcoan.io.load_image` itself (the event
-skips Gradio's preprocessing), so 16-bit PNGs, alpha and EXIF orientation arrive intact and every
-unreadable file gets the loader's own message as a ``gr.Error``.
+skips Gradio's preprocessing), so 16-bit PNGs, alpha and EXIF orientation arrive intact. A refused
+request shows one message in the status line and a toast (:func:`app.tabs.reported`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
-from app.tabs import guarded
+from app.tabs import gpu, reported
 
-from ..compare import LABELS, METHODS, MODES, Comparison, compare, load_input, lookup, save_result
+from ..compare import LABELS, METHODS, MODES, REGION, Comparison, compare_steps, load_input, lookup, save_result
 from ..examples import available
-from ..service import ModelService
-from ..views.superresolve import crops, method_crop, with_box, zoom_box
+from ..service import ModelService, ServiceError
+from ..views.superresolve import crops, method_crop, preview, preview_factor
+from .shared import Shared, display_name
 
 HEAVY = "superresolve"  # concurrency group shared with the API endpoints (app/api.py)
-VIEWS = [("Input (LR, nearest)", "input"), ("Bicubic", "bicubic"), ("LCoAN", "lcoan"),
-         ("Dense NLA", "dense"), ("Reference (HR)", "reference")]
+VIEWS = [("Input (LR, nearest)", "input"), *((LABELS[m], m) for m in METHODS), ("Reference (HR)", "reference")]
+DOWNSCALE = [("no", 0), ("longest side 2048 px", 2048), ("longest side 1024 px", 1024), ("longest side 512 px", 512)]
+HEADERS = {"degrade": ["method", "ran on", "time (s)", "PSNR region (dB)", "SSIM region", "PSNR whole (dB)",
+                       "how it ran"],
+           "upscale": ["method", "ran on", "time (s)", "how it ran"]}
 
 
 def upload_name(payload: Any) -> str | None:
-    """The uploaded file's original name, from a Gradio file payload (dict) or a path."""
-    if isinstance(payload, dict):
-        return payload.get("orig_name") or payload.get("path")
-    return None if payload is None else str(payload)
+    """The uploaded file's original name (no folders), from a Gradio file payload (dict) or a path."""
+    return display_name(payload)
+
+
+def table(c: Comparison) -> dict:
+    """The metrics table as a Dataframe value; the score columns only where there are scores."""
+    rows = c.rows()
+    if c.prepared.mode == "upscale":
+        rows = [[r[0], r[1], r[2], r[6]] for r in rows]
+    return {"headers": HEADERS[c.prepared.mode], "data": rows}
 
 
 def summary(c: Comparison) -> str:
+    """The status line: what was done, sizes, times, the region, notes."""
     p = c.prepared
     lh, lw = p.lr.shape[:2]
     sh, sw = p.source_size
+    ow, oh = c.output_size
     if p.mode == "degrade":
-        head = (f"**x{p.scale}, degrade then restore**: reference {lw * p.scale}x{lh * p.scale} → "
-                f"LR {lw}x{lh} (MATLAB bicubic) → restored {lw * p.scale}x{lh * p.scale}; scores are Y-channel "
-                f"PSNR/SSIM with {p.scale} px borders shaved, as `lcoan.evaluate` computes them.")
+        head = (f"**x{p.scale}, degrade then restore**: reference {lw * p.scale}x{lh * p.scale} → LR {lw}x{lh} "
+                f"(MATLAB bicubic) → restored **{ow}x{oh}**; scores are Y-channel PSNR/SSIM with {p.scale} px "
+                "borders shaved, as `lcoan.evaluate` computes them.")
     else:
-        head = f"**x{p.scale}, upscale**: input {sw}x{sh} → {sw * p.scale}x{sh * p.scale}."
-    times = ", ".join(f"{r.label} {r.seconds:.2f} s" for r in c.results.values())
-    lines = [head, f"Time per method: {times}" + (" (cached: nothing was recomputed)." if c.cached else ".")]
-    dense = c.results.get("dense")
-    if dense is not None and dense.tiles > 1:
-        lines.append(f"Dense NLA ran on {dense.tiles} overlapping {dense.tile}x{dense.tile} LR tiles: it is "
-                     "quadratic in the number of pixels, so its attention sees one tile at a time here.")
+        head = f"**x{p.scale}, upscale**: input {sw}x{sh}" + (f" (used at {lw}x{lh})" if (lh, lw) != (sh, sw) else "")
+        head += f" → output **{ow}x{oh}**."
+    times = ", ".join(f"{r.label} {r.seconds:.1f} s" for r in c.results.values())
+    lines = [head, f"Time: {times}" + (" (cached: nothing was recomputed)." if c.cached else ".")]
+    b = c.box
+    lines.append(f"Region compared: {b.w}x{b.h} LR pixels at ({b.x0}, {b.y0}) (yellow box). Bicubic and LCoAN "
+                 "ran on the whole image; no attention and dense NLA on this region only (dense is quadratic in "
+                 "the pixels). Click the input or the result to move it.")
+    if c.pending:
+        lines.append("Still running: " + ", ".join(LABELS[m] for m in c.pending) + "…")
     for method, why in c.skipped.items():
         lines.append(f"{LABELS[method]} not run: {why}.")
     if p.notes:
         lines.append("Input notes: " + "; ".join(p.notes) + ".")
-    lines.append("Click the full result below to move the zoom region.")
     return "  \n".join(lines)
 
 
 def _view(c: Comparison, name: str, fallback: str) -> str:
-    names = {n for _, n in VIEWS if n in c.results or n == "input" or (n == "reference" and c.prepared.hr is not None)}
-    return name if name in names else fallback
+    ok = name in c.results or name == "input" or (name == "reference" and c.prepared.hr is not None)
+    return name if ok else (fallback if fallback in c.results else "input")
 
 
-def render(c: Comparison, x: float | None, y: float | None, window: int, left: str, right: str):
-    """(slider pair, gallery, full image with the box) for a zoom centred at SR pixel (x, y)."""
-    box = zoom_box(c, x, y, int(window))
+def render(c: Comparison, left: str, right: str):
+    """(slider pair, gallery, preview of the whole result) of a comparison."""
     left, right = _view(c, left, "bicubic"), _view(c, right, "lcoan")
-    pair = (method_crop(c, left, box), method_crop(c, right, box))
-    main = c.results["lcoan"]
-    return pair, crops(c, box), with_box(main.rgb, main.alpha, box)
+    main = "lcoan" if "lcoan" in c.results else next(iter(c.results))
+    return (method_crop(c, left), method_crop(c, right)), crops(c), preview(c, main)
 
 
-def build(service: ModelService) -> None:
+def default_scale(scales: list[int]) -> int | None:
+    """x2 when there is one (what a photo user expects), else the smallest."""
+    return 2 if 2 in scales else (min(scales) if scales else None)
+
+
+def build(service: ModelService, shared: Shared | None = None) -> None:
     settings = service.settings
     scales = service.scales()
-    has_dense = any(service.has("dense", s) for s in scales)
+    has_baselines = any(service.has(m, s) for m in REGION for s in scales)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(label="Input image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                             format="png", height=300, elem_id="sr-input")
+            image = gr.Image(label="Input image (click it to pick the comparison region)", type="filepath",
+                             image_mode=None, sources=["upload", "clipboard"], format="png", height=300,
+                             elem_id="sr-input")
             examples = available()
             if examples:
                 gr.Examples([[str(path)] for _, path in examples], inputs=[image],
-                            example_labels=[f"{e.title}, {e.licence}" for e, _ in examples],
-                            label="Examples (crops of scikit-image's sample photos; see assets/README.md)",
+                            example_labels=[e.title for e, _ in examples],
+                            label="Examples (crops of scikit-image's sample photos; licences in assets/README.md)",
                             examples_per_page=6)
-            scale = gr.Radio([(f"x{s}", s) for s in scales], value=max(scales) if scales else None,
-                             label="Scale", interactive=bool(scales), elem_id="sr-scale")
-            mode = gr.Radio([(label, key) for key, label in MODES.items()], value="degrade", label="Mode",
+            scale = gr.Radio([(f"x{s}", s) for s in scales], value=default_scale(scales), label="Scale",
+                             interactive=bool(scales), elem_id="sr-scale")
+            mode = gr.Radio([(label, key) for key, label in MODES.items()], value="upscale", label="Mode",
                             elem_id="sr-mode")
-            with_dense = gr.Checkbox(value=has_dense, interactive=has_dense,
-                                     label=f"Include the dense NLA baseline (quadratic: tiled above "
-                                           f"{settings.dense_tile}x{settings.dense_tile} LR pixels)")
+            downscale = gr.Dropdown(DOWNSCALE, value=0, label="Downscale first (faster on large photos)",
+                                    elem_id="sr-downscale")
+            side = gr.Slider(16, settings.dense_tile, value=min(64, settings.dense_tile), step=8,
+                             label="Region side (LR pixels) for the zoom, no attention and dense NLA",
+                             elem_id="sr-side")
+            with_baselines = gr.Checkbox(value=has_baselines, interactive=has_baselines,
+                                         label="Compare on the region: no attention and dense NLA",
+                                         elem_id="sr-baselines")
             run = gr.Button("Run", variant="primary", elem_id="sr-run", interactive=bool(scales))
             if not scales:
-                gr.Markdown(f"**No LCoAN checkpoint found in `{service.folder}`**: export one there or set "
-                            "LCOAN_CHECKPOINTS (see README).")
+                gr.Markdown("**No LCoAN checkpoint is loaded on this server**: export one into its checkpoint "
+                            "folder or set LCOAN_CHECKPOINTS (see README).")
             gr.Markdown("**Size policy.** " + settings.size_policy(), elem_id="sr-policy")
         with gr.Column(scale=2):
             status = gr.Markdown("Upload an image or pick an example, then press **Run**.", elem_id="sr-status")
-            table = gr.Dataframe(headers=["method", "time (s)", "PSNR (dB)", "SSIM", "how it ran"],
-                                 datatype=["str", "number", "number", "number", "str"], interactive=False,
-                                 label="Per-method time and scores (scores in Degrade then restore)",
-                                 elem_id="sr-metrics", wrap=True)
-            download = gr.File(label="LCoAN result: lossless PNG (alpha and 16-bit kept in Upscale mode)",
+            metrics = gr.Dataframe(value={"headers": HEADERS["upscale"], "data": []}, interactive=False,
+                                   label="Per-method time and scores (scores in Degrade then restore)",
+                                   elem_id="sr-metrics", wrap=True)
+            download = gr.File(label="LCoAN result, whole image: lossless PNG (alpha and 16-bit kept in Upscale)",
                                interactive=False, elem_id="sr-download")
             with gr.Row():
                 left = gr.Dropdown(VIEWS, value="bicubic", label="Slider: left")
                 right = gr.Dropdown(VIEWS, value="lcoan", label="Slider: right")
-                window = gr.Slider(8, 128, value=32, step=8, label="Zoom window (LR pixels)")
-            slider = gr.ImageSlider(label="Zoomed region (drag the handle)", format="png", elem_id="sr-slider",
+            slider = gr.ImageSlider(label="The region, zoomed (drag the handle)", format="png", elem_id="sr-slider",
                                     max_height=480)
-            gallery = gr.Gallery(label="The same region in every view", format="png", columns=5, height=230,
+            gallery = gr.Gallery(label="The region in every view", format="png", columns=3, height="auto",
                                  object_fit="contain", elem_id="sr-crops")
-            full = gr.Image(label="LCoAN result: click to choose the zoom region", format="png",
-                            interactive=False, height=420, elem_id="sr-full")
-    state = gr.State(None)  # {"key": comparison key in the service cache, "x", "y"}: small, no arrays
+            full = gr.Image(label="Whole result (LCoAN): click to move the region", format="png",
+                            interactive=False, height=480, elem_id="sr-full")
+    state = gr.State(None)  # {"key", "centre": (x, y) LR, "preview": display px per SR px}: small, no arrays
+    outputs = [status, metrics, download, slider, gallery, full, state]
 
-    @guarded
-    def on_run(payload, scale, mode, with_dense, window, left, right, progress=gr.Progress()):
+    def steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre,
+              progress) -> Iterator[tuple]:
         loaded = load_input(payload, settings.max_upload_bytes)
-        methods = METHODS if with_dense else ("bicubic", "lcoan")
-        c = compare(service, loaded, scale, mode, methods, progress=lambda f, what: progress(f, desc=what))
-        name = upload_name(payload)
-        png = save_result(service, c, "lcoan", Path(name).name if name else None)
-        pair, gal, main = render(c, None, None, window, left, right)
-        return summary(c), c.rows(), str(png), pair, gal, main, {"key": c.key, "x": None, "y": None}
+        methods = METHODS if with_baselines else ("bicubic", "lcoan")
+        png = None
+        for c in compare_steps(service, loaded, scale, mode, methods, centre=centre, region_side=side,
+                               downscale_to=downscale, progress=lambda f, what: progress(f, desc=what)):
+            if png is None and "lcoan" in c.results:
+                png = str(save_result(service, c, "lcoan", upload_name(payload)))
+            pair, gal, main = render(c, left, right)
+            st = {"key": c.key, "centre": centre, "preview": preview_factor(c)}  # centre: fractions
+            yield summary(c), table(c), png if png else gr.skip(), pair, gal, main, st
 
-    def cached(st: dict | None) -> Comparison:
+    @gpu
+    @reported(len(outputs))
+    def on_run(payload, scale, mode, downscale, side, with_baselines, left, right, progress=gr.Progress()):
+        yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, None, progress)
+
+    def fraction(evt: gr.SelectData, width: float, height: float) -> tuple[float, float]:
+        """A click -> (x, y) as fractions of the picture's width and height."""
+        if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2 or width <= 0 or height <= 0:
+            raise ServiceError("Click inside the picture to pick the region.")
+        x, y = (float(v) for v in evt.index)
+        return min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
+
+    @gpu
+    @reported(len(outputs))
+    def on_pick_input(payload, scale, mode, downscale, side, with_baselines, left, right,
+                      evt: gr.SelectData, progress=gr.Progress()):
+        w, h = load_input(payload, settings.max_upload_bytes).size
+        centre = fraction(evt, w, h)
+        yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre, progress)
+
+    @gpu
+    @reported(len(outputs))
+    def on_pick_result(payload, scale, mode, downscale, side, with_baselines, left, right, st,
+                       evt: gr.SelectData, progress=gr.Progress()):
         c = lookup(service, st["key"]) if st else None
         if c is None:
-            raise gr.Error("No result to show yet (or it left the cache): press Run.")
-        return c
+            raise ServiceError("No result to click on yet (or it left the cache): press Run.")
+        f = st.get("preview") or 1.0
+        ow, oh = c.output_size
+        centre = fraction(evt, ow * f, oh * f)
+        yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre, progress)
 
-    @guarded
-    def on_select(st, window, left, right, evt: gr.SelectData):
-        c = cached(st)
-        x, y = (evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else (None, None))
-        return (*render(c, x, y, window, left, right), {**st, "x": x, "y": y})
-
-    @guarded
-    def on_view(st, window, left, right):
-        if not st:
+    @reported(3, status=2)
+    def on_view(st, left, right):
+        c = lookup(service, st["key"]) if st else None
+        if c is None:
             return gr.skip(), gr.skip(), gr.skip()
-        return render(cached(st), st.get("x"), st.get("y"), window, left, right)
+        left, right = _view(c, left, "bicubic"), _view(c, right, "lcoan")
+        return (method_crop(c, left), method_crop(c, right)), crops(c), gr.skip()
 
-    run.click(on_run, [image, scale, mode, with_dense, window, left, right],
-              [status, table, download, slider, gallery, full, state], preprocess=False,
-              api_visibility="private", concurrency_id=HEAVY, concurrency_limit=settings.concurrency_limit)
-    full.select(on_select, [state, window, left, right], [slider, gallery, full, state],
-                api_visibility="private", concurrency_id="sr-views", concurrency_limit=4)
-    gr.on([window.release, left.change, right.change], on_view, [state, window, left, right],
-          [slider, gallery, full], api_visibility="private", concurrency_id="sr-views", concurrency_limit=4)
+    inputs = [image, scale, mode, downscale, side, with_baselines, left, right]
+    heavy = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "api_visibility": "private",
+             "preprocess": False}
+    run.click(on_run, inputs, outputs, **heavy)
+    image.select(on_pick_input, inputs, outputs, **heavy)
+    full.select(on_pick_result, [*inputs, state], outputs, **heavy)
+    gr.on([left.change, right.change], on_view, [state, left, right], [slider, gallery, status],
+          api_visibility="private", concurrency_id="sr-views", concurrency_limit=4)
+    if shared is not None:
+        shared.link(image, scale)
