@@ -1,4 +1,7 @@
-"""Tests of lcoan.degrade (MATLAB-compatible bicubic imresize and the SR degradation)."""
+"""Tests of lcoan.degrade (MATLAB-compatible bicubic imresize and the SR degradation).
+
+The MATLAB-made benchmark LR files need ../shared; test_protocol.py checks the same rules on
+images the tests make, so a bare clone still checks the degradation."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import pytest
 
 from lcoan.degrade import bicubic_upscale, cubic_kernel, degrade, imresize, imresize_to
 
-from .conftest import BENCH, load_benchmark as _load, needs_data
-
+from .conftest import BENCH, needs_data
+from .conftest import load_benchmark as _load
 
 # --------------------------------------------------------------------------------------------
 # Reference: a direct, loop-based transcription of MATLAB's imresize (contributions + passes)

@@ -10,8 +10,9 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import imagecodecs
 import numpy as np
@@ -228,6 +229,11 @@ def _webp_anim(tmp):
     return pil_bytes(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True, duration=50)
 
 
+def twice(data: bytes) -> tuple[bytes, bytes]:
+    """(source, context): the same bytes as the input and for the check to decode independently."""
+    return data, data
+
+
 def _truncated_png(tmp):
     data = pil_bytes(Image.fromarray(rand((64, 64, 3))), "PNG")
     return write(tmp, "cut.png", data[: len(data) // 2])
@@ -336,13 +342,13 @@ CASES = [
          close(smooth(24, 32), 4)),
     Case("jpeg_cmyk", _cmyk_jpeg, close(np.tile(np.array([0, 255, 255], np.uint8), (16, 16, 1)), 30,
                                         note="CMYK converted to RGB")),
-    Case("jpeg_exif_orientation_6", lambda t: (lambda d: (d, d))(jpeg_with_orientation(smooth(20, 40), 6)),
+    Case("jpeg_exif_orientation_6", lambda t: twice(jpeg_with_orientation(smooth(20, 40), 6)),
          same_as_exif_transpose()),
-    Case("jpeg_exif_orientation_3", lambda t: (lambda d: (d, d))(jpeg_with_orientation(smooth(20, 40), 3)),
+    Case("jpeg_exif_orientation_3", lambda t: twice(jpeg_with_orientation(smooth(20, 40), 3)),
          same_as_exif_transpose()),
     *[
         Case(f"png_exif_orientation_{o}",
-             lambda t, o=o: (lambda d: (d, d))(with_exif_chunk(pil_bytes(Image.fromarray(A75), "PNG"), o)),
+             lambda t, o=o: twice(with_exif_chunk(pil_bytes(Image.fromarray(A75), "PNG"), o)),
              same_as_exif_transpose())
         for o in (2, 4, 5, 7, 8)
     ],

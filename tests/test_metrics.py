@@ -1,4 +1,7 @@
-"""Tests of lcoan.metrics (Y-channel PSNR / SSIM of the SR evaluation protocol)."""
+"""Tests of lcoan.metrics (Y-channel PSNR / SSIM of the SR evaluation protocol).
+
+The published bicubic baselines need ../shared; test_protocol.py runs the evaluation protocol on
+synthetic images, so a bare clone still checks it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pytest
 from lcoan.degrade import bicubic_upscale
 from lcoan.metrics import SSIM_WIN, psnr_y, rgb_to_y, shave, ssim_y
 
-from .conftest import BENCH, load_benchmark as _load, needs_data
+from .conftest import BENCH, needs_data
+from .conftest import load_benchmark as _load
 
 
 def _pairs(set_name: str, s: int):
