@@ -126,14 +126,26 @@ def test_later_groups_use_their_own_value_projection():
 
 
 def test_gradients_reach_the_match_embedding_through_every_group():
-    model = LCoAN(preset("tiny", num_groups=3)).train()
+    """Through LCoAN.forward: with every other group's value projection set to zero, only group g
+    uses the shared softmax weights, so a gradient at the match conv proves that group g's use of
+    them is differentiable (a later group that detached the shared weights would send none)."""
     x = torch.rand(2, 3, 10, 10)
-    head = model.conv_first(x)
-    pattern = model.patterns[0](model.groups[0].blocks(head))
-    for g, group in enumerate(model.groups):
-        model.zero_grad()
-        pattern.apply(group.attention.project(head)).square().sum().backward(retain_graph=True)
-        grad = model.patterns[0].match.weight.grad
+
+    def match_grad(active: set[int]) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = LCoAN(preset("tiny", num_groups=3)).train()
+        with torch.no_grad():
+            for g, group in enumerate(model.groups):
+                if g not in active:
+                    group.attention.value.weight.zero_()
+                    group.attention.value.bias.zero_()
+        model(x).square().sum().backward()
+        return model.patterns[0].match.weight.grad
+
+    silent = match_grad(set())
+    assert silent is None or silent.abs().sum() == 0  # no group uses the weights: no gradient at all
+    for g in range(3):
+        grad = match_grad({g})
         assert grad is not None and grad.abs().sum() > 0, f"group {g} sends no gradient to the match conv"
 
 
