@@ -38,7 +38,7 @@ class PatternTrace:
     group: int
 
     @classmethod
-    def from_pattern(cls, pattern: SharedPattern, centroids: Tensor, group: int) -> "PatternTrace":
+    def from_pattern(cls, pattern: SharedPattern, centroids: Tensor, group: int) -> PatternTrace:
         return cls(codes=_cpu(pattern.codes).long(), order=_cpu(pattern.order).long(),
                    centroids=centroids.detach().float().cpu(), query=_cpu(pattern.query),
                    key=_cpu(pattern.key), window=pattern.window, group=group)

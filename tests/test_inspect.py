@@ -119,3 +119,19 @@ def test_without_a_dense_checkpoint_the_lcoan_views_still_work(tmp_path):
     assert maps["dense"] == [] and maps["lcoan"].shape == (10, 10)
     report = service.time_nonlocal(textured(9, 10), 4, repeats=1, budget_s=1)
     assert len(report["results"]) == 2 and "saving" not in report
+
+
+def test_layer_redundancy_is_the_mean_per_query_js_and_pearson():
+    import numpy as np
+
+    from app.inspect.stats import js_divergence, layer_redundancy
+    torch.manual_seed(0)
+    rows = [torch.softmax(torch.randn(5, 40) * 2, -1) for _ in range(3)]
+    rows.append(torch.full((5, 40), 1 / 40))  # constant rows: no defined correlation, counted as 0
+    js, corr = layer_redundancy(rows)
+    for a in range(4):
+        for b in range(4):
+            pearson = [0.0 if b == 3 or a == 3 else np.corrcoef(rows[a][i].numpy(), rows[b][i].numpy())[0, 1]
+                       for i in range(5)]
+            assert float(corr[a, b]) == pytest.approx(1.0 if a == b else float(np.mean(pearson)), abs=1e-5)
+            assert float(js[a, b]) == pytest.approx(float(js_divergence(rows[a], rows[b]).mean()), abs=1e-6)

@@ -17,8 +17,15 @@ from torch import Tensor, nn
 from ..config import LCoANConfig
 from .embed import make_log_scale, query_key
 from .kmeans import CentroidBank
-from .windows import (effective_window, inverse_permutation, key_slots, mix_rounds, needs_autograd,
-                      window_aggregate, window_weights)
+from .windows import (
+    effective_window,
+    inverse_permutation,
+    key_slots,
+    mix_rounds,
+    needs_autograd,
+    window_aggregate,
+    window_weights,
+)
 
 __all__ = ["Assembly", "LearnableSparsePattern", "SharedPattern", "build_pattern", "effective_window", "key_slots"]
 

@@ -29,7 +29,14 @@ from __future__ import annotations
 
 from .measure import peak_bytes
 from .record import COLUMNS, Options, RunRecord
-from .workload import KINDS, NETWORK_KINDS, build_models, dense_block, kind_config, nonlocal_part
+from .workload import (
+    KINDS,
+    NETWORK_KINDS,
+    build_models,
+    dense_block,
+    kind_config,
+    nonlocal_part,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,8 @@ whole forward split into non-local part and rest. Timing by :mod:`lcoan.timing` 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

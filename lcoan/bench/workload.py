@@ -7,7 +7,7 @@ pattern recomputed in every group), ``dense`` (each group's dense block, torch S
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

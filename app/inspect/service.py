@@ -1,0 +1,183 @@
+"""The inspection service: one traced forward pass per (image, scale, region) for the LCoAN model and
+for the dense-NLA model, cached, plus the derived quantities the "inside LCoA" views need.
+
+Plain Python, no Gradio: the tabs call it and tests call it directly. Requests never touch the
+models' state (eval mode, inference only). Large inputs are traced on a region of at most
+``MAX_POSITIONS`` LR positions (:mod:`.region`).
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lcoan.inference import to_tensor
+from lcoan.io import ImageError, load_image
+from lcoan.trace import Trace
+
+from ..service import LRUCache, ModelEntry, ModelService, ServiceError, image_key
+from .inspection import Inspection
+from .projection import check_method, project
+from .region import MAX_POSITIONS, Region, choose_region, extract_region
+from .stats import layer_redundancy
+from .timing import time_nonlocal
+
+RECALL_SAMPLES = 256
+SIMILARITY_SAMPLES = 64
+PROJECTION_SAMPLES = 2000
+
+
+class InspectService:
+    """Traced forward passes of the shipped LCoAN and dense-NLA checkpoints, cached per image."""
+
+    def __init__(self, models: ModelService, max_positions: int = MAX_POSITIONS, capacity: int = 6) -> None:
+        self.models = models
+        self.max_positions = max_positions
+        self.cache = LRUCache(capacity=capacity)
+        self._locks: dict[Any, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def scales(self) -> list[int]:
+        return self.models.scales()
+
+    @staticmethod
+    def load(image: Any) -> np.ndarray:
+        """A path / array / PIL image -> HxWx3 float32 in [0, 1] through the project's one loader."""
+        if image is None:
+            raise ServiceError("no image: upload one or pick an example")
+        try:
+            loaded = load_image(image)
+        except ImageError as exc:
+            raise ServiceError(str(exc)) from None
+        return loaded.to_float()
+
+    def inspect(self, image: Any, scale: int, mode: str = "downscale") -> Inspection:
+        """The cached inspection of ``image`` (path, array or PIL) at ``scale``."""
+        rgb = self.load(image)
+        scale = int(scale)
+        region = choose_region(rgb.shape[0], rgb.shape[1], mode, self.max_positions)
+        key = (image_key(rgb), scale, region)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        with self._locks_guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one trace per key even when several views ask at once
+            hit = self.cache.get(key)
+            if hit is None:
+                hit = self._trace(rgb, scale, region)
+                self.cache.put(key, hit)
+        with self._locks_guard:
+            self._locks.pop(key, None)
+        return hit
+
+    def _trace(self, rgb: np.ndarray, scale: int, region: Region) -> Inspection:
+        entry = self.models.get("lcoan", scale)
+        if entry.model.cfg.attention != "lsp":
+            raise ServiceError(f"{entry.folder} is not an LSP (LCoAN) checkpoint")
+        crop = extract_region(rgb, region)
+        x = to_tensor(crop)
+        seconds: dict[str, float] = {}
+        labels = {"lcoan": entry.label}
+
+        def run(e: ModelEntry, kind: str) -> Trace:
+            t = time.perf_counter()
+            with torch.inference_mode():
+                _, trace = e.model.forward_with_trace(x)
+            seconds[kind] = time.perf_counter() - t
+            return trace
+
+        dense = None
+        if self.models.has("dense", scale):
+            d = self.models.get("dense", scale)
+            labels["dense"] = d.label
+            dense = lambda: run(d, "dense")
+        return Inspection(image=crop, region=region, scale=scale, lcoan=run(entry, "lcoan"), labels=labels,
+                          seconds=seconds, _dense=dense)
+
+    # ----------------------------------------------------------------- derived, memoised
+    def recall_stats(self, insp: Inspection, count: int = RECALL_SAMPLES) -> dict[str, Any]:
+        """Attention-mass recall of LSP over ``count`` sampled queries (LCoAN's own embeddings)."""
+        def compute() -> dict[str, Any]:
+            p = insp.lcoan.patterns[0]
+            pos = insp.sample(count, seed=1)
+            values = p.recall_many(pos)
+            return {"positions": pos, "values": values, "mean": float(values.mean()),
+                    "median": float(values.median()), "min": float(values.min()),
+                    "samples": len(pos), "keys_share": min(1.0, 3 * p.window / p.n),
+                    "query_norm": float(p.query.norm(dim=-1).mean())}
+        return insp.memo(("recall", count), compute)
+
+    def band(self, insp: Inspection, start: int = 0, stop: int | None = None, bins: int = 384) -> tuple[Tensor, Tensor]:
+        stop = insp.n if stop is None else stop
+        return insp.memo(("band", start, stop, bins), lambda: insp.lcoan.patterns[0].band(start, stop, bins))
+
+    def sampled_maps(self, insp: Inspection, count: int = SIMILARITY_SAMPLES) -> dict[str, Any]:
+        """Attention among a sample of positions: LCoAN's shared matrix and each dense layer's,
+        restricted to the sampled rows and columns (rows normalised over ALL N keys first)."""
+        def compute() -> dict[str, Any]:
+            pos = insp.sample(count, seed=2)
+            lcoan = insp.lcoan.attention_rows(0, pos)[:, pos]
+            trace = insp.dense
+            dense = [] if trace is None else [trace.attention_rows(g, pos)[:, pos] for g in range(len(trace.groups))]
+            return {"positions": pos, "lcoan": lcoan, "dense": dense}
+        return insp.memo(("maps", count), compute)
+
+    def redundancy(self, insp: Inspection, count: int = RECALL_SAMPLES) -> dict[str, Any] | None:
+        """Layer x layer mean Jensen-Shannon divergence and mean Pearson correlation of the dense
+        model's attention rows over ``count`` sampled queries; None without a dense checkpoint."""
+        if not insp.has_dense:
+            return None
+
+        def compute() -> dict[str, Any]:
+            pos = insp.sample(count, seed=3)
+            trace = insp.dense
+            js, corr = layer_redundancy([trace.attention_rows(i, pos) for i in range(len(trace.groups))])
+            return {"js": js, "corr": corr, "samples": len(pos)}
+        return insp.memo(("redundancy", count), compute)
+
+    def projection(self, insp: Inspection, method: str = "pca", count: int = PROJECTION_SAMPLES,
+                   progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+        """2-D projection of sampled (normalised) match embeddings and the K centroids.
+
+        method "pca" (scikit-learn, fast) or "umap" (umap-learn, imported here only: slow the
+        first time in a process). Returns points (S, 2), centroids (K, 2), codes (S,), positions (S,).
+        """
+        method = check_method(method)
+
+        def compute() -> dict[str, Any]:
+            p = insp.lcoan.patterns[0]
+            pos = insp.sample(count, seed=4)
+            points, centroids, note = project(p.key[pos].numpy(), p.centroids[0].numpy(), method, progress)
+            return {"points": points, "centroids": centroids, "codes": p.codes[0][pos].numpy(),
+                    "positions": pos.numpy(), "note": note}
+        return insp.memo(("projection", method, count), compute)
+
+    # ----------------------------------------------------------------- efficiency
+    def time_nonlocal(self, image: Any, scale: int, repeats: int = 3, budget_s: float = 12.0,
+                      max_positions: int = MAX_POSITIONS) -> dict[str, Any]:
+        """The non-local part of one forward pass on this image (see :func:`.timing.time_nonlocal`)."""
+        return time_nonlocal(self.models, self.load(image), int(scale), repeats, budget_s, max_positions)
+
+
+_INSPECTORS: weakref.WeakKeyDictionary[ModelService, InspectService] = weakref.WeakKeyDictionary()
+_INSPECTORS_LOCK = threading.Lock()
+
+
+def inspector_for(service: ModelService | InspectService) -> InspectService:
+    """The one :class:`InspectService` of a :class:`ModelService` (so every tab shares its cache)."""
+    if isinstance(service, InspectService):
+        return service
+    with _INSPECTORS_LOCK:
+        if service not in _INSPECTORS:
+            _INSPECTORS[service] = InspectService(service)
+        return _INSPECTORS[service]
+
+
+__all__ = ["PROJECTION_SAMPLES", "RECALL_SAMPLES", "SIMILARITY_SAMPLES", "InspectService", "inspector_for"]
