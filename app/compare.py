@@ -24,7 +24,6 @@ the region recomputes only the region methods.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -35,6 +34,7 @@ from lcoan.degrade import degrade, imresize_to
 from lcoan.inference import upscale_image
 from lcoan.io import ImageError, LoadedImage, load_image, to_uint8
 from lcoan.metrics import SSIM_WIN, psnr_y, ssim_y
+from lcoan.timing import timed_call
 
 from .region import Box, balanced_tile, region_box
 from .service import ModelService, ServiceError, image_key
@@ -276,9 +276,8 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
         model = service.get("lcoan", s).model
         tile = balanced_tile(h, w, settings.lcoan_tile, settings.tile_overlap)
         kwargs = {"tile": tile, "overlap": settings.tile_overlap, "progress": on_tile}
-    start = time.perf_counter()
-    rgb, alpha = upscale_image(model, _image(prepared.lr, prepared.alpha, prepared.grayscale), scale=s, **kwargs)
-    seconds = time.perf_counter() - start
+    (rgb, alpha), seconds = timed_call(
+        lambda: upscale_image(model, _image(prepared.lr, prepared.alpha, prepared.grayscale), scale=s, **kwargs))
     if progress and model is None:
         progress(1, 1)
     n = tiles["n"]
@@ -304,9 +303,8 @@ def run_region(service: ModelService, prepared: Prepared, method: str, box: Box)
     crop = prepared.lr[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w]
     alpha = None if prepared.alpha is None else prepared.alpha[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w]
     model = service.get(method, s).model
-    start = time.perf_counter()
-    rgb, a = upscale_image(model, _image(np.ascontiguousarray(crop), alpha, prepared.grayscale), tile=max(ctx.h, ctx.w))
-    seconds = time.perf_counter() - start
+    (rgb, a), seconds = timed_call(
+        lambda: upscale_image(model, _image(np.ascontiguousarray(crop), alpha, prepared.grayscale), tile=max(ctx.h, ctx.w)))
     oy, ox = (box.y0 - ctx.y0) * s, (box.x0 - ctx.x0) * s
     rgb = np.ascontiguousarray(rgb[oy:oy + box.h * s, ox:ox + box.w * s])
     a = None if a is None else np.ascontiguousarray(a[oy:oy + box.h * s, ox:ox + box.w * s])

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from .inference import upscale_array
 from .io import ImageError, load_image, save_image, to_uint8
 from .metrics import psnr_y, ssim_y
 from .network import LCoAN
+from .timing import timed_call
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,8 @@ def evaluate(model: LCoAN | None, samples: list[Sample], scale: int, save_dir: P
     scores = []
     for sample in tqdm(samples, desc="evaluating", disable=not progress):
         lr, hr = prepare(sample, scale)
-        start = time.perf_counter()
-        sr = bicubic_upscale(lr, scale) if model is None else upscale_array(model, lr, tile=tile)
-        seconds = time.perf_counter() - start
+        sr, seconds = timed_call(partial(bicubic_upscale, lr, scale) if model is None
+                                 else partial(upscale_array, model, lr, tile=tile))
         scores.append(Score(sample.name, (lr.shape[0], lr.shape[1]), psnr_y(sr, hr, scale), ssim_y(sr, hr, scale),
                             seconds))
         if save_dir is not None:
