@@ -93,12 +93,11 @@ def test_recall_is_one_when_the_window_holds_every_position(server):
     assert data["recall"] == pytest.approx(1.0, abs=1e-5) and data["recall_mean"] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_out_of_range_query_is_clamped_and_negative_refused(server):
+def test_out_of_range_query_gets_a_message_not_a_clamp(server):
     client, _, paths = server
-    data = client.predict(**_args(paths["photo"]), y=500, x=3, log=False, api_name="/attention")[5]
-    assert data["query"] == [11, 3]
-    with pytest.raises(Exception, match="minimum"):
-        client.predict(**_args(paths["photo"]), y=2, x=-3, log=False, api_name="/attention")
+    for y, x in ((500, 3), (2, -3)):
+        info = client.predict(**_args(paths["photo"]), y=y, x=x, log=False, api_name="/attention")[4]
+        assert f"Query (row {y}, col {x}) is outside the traced LR map: rows 0..11, cols 0..13" in info
 
 
 def test_similarity_endpoints(server):

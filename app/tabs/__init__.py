@@ -64,15 +64,18 @@ def status_text(text: str) -> str:
     return f"⚠️ **{text}**"
 
 
-def reported(outputs: int, status: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator for UI events with ``outputs`` outputs, ``status`` the index of the status Markdown:
-    a failure shows its message there and as a toast and skips every other output. Works for plain
-    functions and generators (streaming events; Gradio tells them apart by the wrapper's kind)."""
+def reported(outputs: int, status: int | None = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator for UI events with ``outputs`` outputs, ``status`` the index of the status Markdown
+    (None: the event has none, the toast alone says it): a failure shows its message there and as a
+    toast and skips every other output. Works for plain functions and generators (streaming
+    events; Gradio tells them apart by the wrapper's kind). API clients of such an endpoint get the
+    message in that status output."""
     def failed(exc: BaseException) -> Any:
         text = message(exc)
         gr.Warning(text)
         values = [gr.skip()] * outputs
-        values[status] = status_text(text)
+        if status is not None:
+            values[status] = status_text(text)
         return values[0] if outputs == 1 else tuple(values)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -70,7 +70,7 @@ same backbone with a dense non-local block in every group, trained the same way,
 def checkpoint_table(service) -> str:
     models = inspector_for(service).models
     if not models.entries:
-        return f"*No checkpoints found in `{models.folder}`.*"
+        return "*No checkpoints are loaded on this server (set LCOAN_CHECKPOINTS or export some; see README).*"
     rows = ["| checkpoint | kind | scale | preset | channels x groups x blocks | K / W | parameters | trained |",
             "|---|---|---|---|---|---|---|---|"]
     for (kind, scale), e in sorted(models.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):

@@ -9,7 +9,10 @@ from app.inspect import InspectService, Inspection, inspector_for
 from app.views import attention as views
 from app.views.common import display_to_position
 
-from . import guarded
+from app.service import ServiceError
+
+from . import gpu, reported
+from .shared import Shared
 from .source import source_panel
 
 TITLE = "Attention per layer"
@@ -37,18 +40,18 @@ def describe(insp: Inspection, y: int, x: int, att: dict, stats: dict) -> str:
     return "  \n".join(lines)
 
 
-def build(service) -> None:
+def build(service, shared: Shared | None = None) -> None:
     inspector: InspectService = inspector_for(service)
     gr.Markdown("Click a pixel of the image to choose the query (a position of the LR feature map). Bright: "
                 "the keys the sparse pattern gives it, coloured by weight; dimmed: positions it never sees.")
-    src = source_panel(inspector, "attention")
+    src = source_panel(inspector, "attention", shared)
     with gr.Row():
         with gr.Column():
             image = gr.Image(label="LSP attention of the query (click to choose another)", format="png",
                              interactive=False, height=520, elem_id="attention-overlay")
             with gr.Row():
-                qy = gr.Number(label="query row (LR)", precision=0, value=None, minimum=0)
-                qx = gr.Number(label="query col (LR)", precision=0, value=None, minimum=0)
+                qy = gr.Number(label="query row (LR)", precision=0, value=None)
+                qx = gr.Number(label="query col (LR)", precision=0, value=None)
                 log = gr.Checkbox(label="log colour scale", value=False)
                 go = gr.Button("Show", variant="secondary")
         with gr.Column():
@@ -60,8 +63,11 @@ def build(service) -> None:
 
     def render(insp: Inspection, y: int | None, x: int | None, log: bool):
         h, w = insp.size
-        y = h // 2 if y is None else min(max(int(y), 0), h - 1)
-        x = w // 2 if x is None else min(max(int(x), 0), w - 1)
+        y = h // 2 if y is None else int(y)
+        x = w // 2 if x is None else int(x)
+        if not (0 <= y < h and 0 <= x < w):
+            raise ServiceError(f"Query (row {y}, col {x}) is outside the traced LR map: rows 0..{h - 1}, "
+                               f"cols 0..{w - 1}.")
         pos = insp.lcoan.position(y, x)
         att = views.query_attention(insp.lcoan, pos)
         stats = inspector.recall_stats(insp)
@@ -80,13 +86,15 @@ def build(service) -> None:
 
     outputs = [image, recall, contributions, dense, info, data, qy, qx]
 
-    @guarded
+    @gpu
+    @reported(len(outputs), status=4)
     def show(image, scale, region, y, x, log):
         if image is None:
             return None, None, None, None, "Upload an image or pick an example.", None, None, None
         return render(inspector.inspect(image, scale, region), y, x, log)
 
-    @guarded
+    @gpu
+    @reported(len(outputs), status=4)
     def click(image, scale, region, log, evt: gr.SelectData):
         if image is None or evt.index is None:
             return [gr.skip()] * len(outputs)
@@ -94,7 +102,7 @@ def build(service) -> None:
         y, x = display_to_position(evt.index[0], evt.index[1], insp.size)
         return render(insp, y, x, log)
 
-    @guarded
+    @reported(len(outputs), status=4)
     def fresh(image, scale, region, log):
         """A new picture (or scale / region): start from its centre."""
         return show(image, scale, region, None, None, log)

@@ -8,7 +8,8 @@ from app.inspect import InspectService, Inspection, inspector_for
 from app.views import clusters as views
 from app.views.common import display_to_position
 
-from . import guarded
+from . import gpu, reported
+from .shared import Shared
 from .source import source_panel
 
 TITLE = "Clusters (LSP)"
@@ -35,12 +36,12 @@ def cluster_choices(insp: Inspection) -> list[tuple[str, int]]:
     return [(f"cluster {k} ({int(sizes[k]):,} position{'' if int(sizes[k]) == 1 else 's'})", k) for k in order]
 
 
-def build(service) -> None:
+def build(service, shared: Shared | None = None) -> None:
     inspector: InspectService = inspector_for(service)
     gr.Markdown("Every LR feature position is embedded by a 3x3 conv, L2-normalised and assigned to the "
                 "nearest of K learned centroids (cosine similarity). Sorting positions by cluster id and cutting "
                 "the sequence into windows gives the sparse pattern. Click the map to pick a cluster.")
-    src = source_panel(inspector, "clusters")
+    src = source_panel(inspector, "clusters", shared)
     info = gr.Markdown(elem_id="clusters-info")
     with gr.Row():
         with gr.Column():
@@ -59,7 +60,8 @@ def build(service) -> None:
             data = gr.JSON(label="Members", visible=False)
         projection = gr.Plot(label="Match embeddings (sampled) and centroids")
 
-    @guarded
+    @gpu
+    @reported(4, status=2)
     def show(image, scale, region, opacity):
         if image is None:
             return None, None, "Upload an image or pick an example.", gr.update(choices=[], value=None)
@@ -68,7 +70,7 @@ def build(service) -> None:
         return (views.cluster_overlay(insp.lcoan, insp.image, opacity), views.cluster_sizes_figure(insp.lcoan),
                 describe(insp), gr.update(choices=choices, value=choices[0][1]))
 
-    @guarded
+    @reported(3, status=None)
     def show_members(image, scale, region, cluster):
         if image is None or cluster is None:
             return None, None, None
@@ -80,7 +82,7 @@ def build(service) -> None:
                 {"cluster": k, "size": int(len(pos)), "lr_size": list(insp.size),
                  "positions": pos.tolist(), "rows_cols": [[int(p) // w, int(p) % w] for p in pos[:2000]]})
 
-    @guarded
+    @reported(1, status=None)
     def show_projection(image, scale, region, method, cluster, progress=gr.Progress()):
         if image is None:
             return None
@@ -91,6 +93,7 @@ def build(service) -> None:
                                        f"{proj['note']}, {len(proj['points'])} sampled positions",
                                        None if cluster is None else int(cluster))
 
+    @reported(1, status=None)
     def pick(image, scale, region, evt: gr.SelectData):
         if image is None or evt.index is None:
             return gr.skip()

@@ -7,7 +7,10 @@ import gradio as gr
 from app.inspect import MAX_POSITIONS, InspectService, inspector_for
 from app.views.efficiency import timing_figure
 
-from . import guarded
+from app.service import ServiceError
+
+from . import gpu, reported
+from .shared import Shared
 from .source import ROOT, source_panel
 
 TITLE = "Efficiency"
@@ -36,13 +39,13 @@ def describe(report: dict) -> str:
     return "  \n".join(lines)
 
 
-def build(service) -> None:
+def build(service, shared: Shared | None = None) -> None:
     inspector: InspectService = inspector_for(service)
     gr.Markdown("Times only the non-local part of a forward pass (all groups): dense NLA runs a fused "
                 "`scaled_dot_product_attention` over N x N in every group; 'LSP in every group' clusters, sorts "
                 "and computes windowed weights per group; LCoA does that once and lets every group reuse the "
                 f"weights. Inputs above {MAX_POSITIONS:,} LR positions are measured on a centre crop of that size.")
-    src = source_panel(inspector, "efficiency", show_region=False)
+    src = source_panel(inspector, "efficiency", shared, show_region=False)
     run = gr.Button("Measure on this input", variant="primary")
     info = gr.Markdown()
     plot = gr.Plot(label="Non-local time, this input")
@@ -53,10 +56,11 @@ def build(service) -> None:
         gr.Markdown("*The benchmark curve (`benchmarks/nonlocal_time.png`) is not in this checkout: run "
                     "`python -m lcoan.bench` to make it.*")
 
-    @guarded
+    @gpu
+    @reported(3, status=1)
     def measure(image, scale, progress=gr.Progress()):
         if image is None:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise ServiceError("Upload an image or pick an example first.")
         progress(0.1, desc="timing dense NLA, LSP per group and LCoA (dense is the slow one)")
         report = inspector.time_nonlocal(image, scale)
         return timing_figure(report), describe(report), report

@@ -60,9 +60,10 @@ class Shared:
         return cls(gr.State({"image": None, "name": None, "scale": default_scale}), default_scale)
 
     def link(self, image: gr.components.Component, scale: gr.components.Component | None = None,
-             tab: Any = None) -> None:
+             tab: Any = None, fallback: str | None = None) -> None:
         """Write ``image`` / ``scale`` changes to the state; on ``tab`` selection (default: the
-        enclosing tab) set them from the state when they differ."""
+        enclosing tab) set them from the state when they differ, or to ``fallback`` (a first example)
+        when neither the state nor the tab has a picture yet."""
         tab = gr.context.Context.block if tab is None else tab
 
         def remember(state: dict, img: Any, sc: Any = None) -> dict:
@@ -83,7 +84,7 @@ class Shared:
 
         def catch_up(state: dict, img: Any, sc: Any = None):
             state = state or {}
-            want_img = state.get("image")
+            want_img = state.get("image") or (fallback if not img else None)
             new_img = want_img if want_img and want_img != file_path(img) else gr.skip()
             if scale is None:
                 return new_img

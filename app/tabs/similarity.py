@@ -8,7 +8,8 @@ import torch
 from app.inspect import InspectService, inspector_for
 from app.views import similarity as views
 
-from . import guarded
+from . import gpu, reported
+from .shared import Shared
 from .source import source_panel
 
 TITLE = "Shared similarity"
@@ -22,13 +23,13 @@ def span_length(span: int, window: int, n: int) -> int:
     return max(1, min(n, length))
 
 
-def build(service) -> None:
+def build(service, shared: Shared | None = None) -> None:
     inspector: InspectService = inspector_for(service)
     gr.Markdown("LCoAN computes one sparse similarity matrix per forward pass (in group 1) and every group reuses "
                 "it (Collaborative Attention). Sorted by cluster, it is a band: each window of W queries sees "
                 "only its own and the two neighbouring windows. Dense NLA computes a full N x N matrix at every "
                 "layer; the redundancy matrix shows how alike those layers are, which is what CoA exploits.")
-    src = source_panel(inspector, "similarity")
+    src = source_panel(inspector, "similarity", shared)
     with gr.Row():
         span = gr.Dropdown(SPANS, value=0, label="Show", scale=1)
         start = gr.Slider(0, inspector.max_positions - 1, value=0, step=1, scale=3,
@@ -40,7 +41,8 @@ def build(service) -> None:
     redundancy = gr.Plot(label="Dense layers: redundancy")
     data = gr.JSON(label="Redundancy data", visible=False)
 
-    @guarded
+    @gpu
+    @reported(3, status=1)
     def show_band(image, scale, region, span, start):
         if image is None:
             return None, "Upload an image or pick an example.", gr.update()
@@ -55,7 +57,8 @@ def build(service) -> None:
                 f"the strip on top gives the cluster. {insp.region.note}")
         return views.band_figure(p, matrix, edges), note, first
 
-    @guarded
+    @gpu
+    @reported(4, status=3)
     def show_layers(image, scale, region):
         if image is None:
             return None, None, None, ""

@@ -10,7 +10,6 @@ request shows one message in the status line and a toast (:func:`app.tabs.report
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
