@@ -7,18 +7,16 @@ Random weights (time does not depend on them), batch 1, float32, torch.inference
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lcoan.config import preset  # noqa: E402
+from lcoan.machine import describe, load_average  # noqa: E402
 from lcoan.network import LCoAN  # noqa: E402
+from lcoan.timing import medians, round_robin, seconds_of  # noqa: E402
 
 
 def main() -> int:
@@ -32,22 +30,18 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     kinds = ("none", "lsp", "dense")
     models = {k: LCoAN(preset(args.preset, scale=args.scale, attention=k)).eval() for k in kinds}
-    print(f"preset {args.preset} x{args.scale}, {platform.machine()} CPU, {args.threads} thread(s), "
-          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
+    load = load_average()
+    print(f"preset {args.preset} x{args.scale}, {describe('cpu', detailed=True)}, "
+          f"load average {'n/a' if load is None else f'{load:.1f}'}")
     print("| LR size | " + " | ".join(f"{k} (ms)" for k in kinds) + " | lsp / dense |")
     print("|---|" + "---:|" * (len(kinds) + 1))
     with torch.inference_mode():
         for size in args.sizes:
             x = torch.rand(1, 3, size, size)
-            times: dict[str, list[float]] = {k: [] for k in kinds}
-            for m in models.values():
-                m(x)  # warm-up
-            for _ in range(args.repeats):
-                for k, m in models.items():
-                    t = time.perf_counter()
-                    m(x)
-                    times[k].append(1000 * (time.perf_counter() - t))
-            med = {k: statistics.median(v) for k, v in times.items()}
+            fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+            for fn in fns.values():
+                seconds_of(fn)  # warm-up
+            med = {k: 1000 * s for k, s in medians(round_robin(fns, args.repeats)).items()}
             print(f"| {size}x{size} | " + " | ".join(f"{med[k]:,.0f}" for k in kinds)
                   + f" | {med['lsp'] / med['dense']:.2f} |")
     return 0

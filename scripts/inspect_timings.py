@@ -12,7 +12,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +35,7 @@ def main() -> None:
     from app.service import ModelService
     from app.settings import Settings
     from app.ui import build_demo
+    from lcoan.timing import timed_call
 
     if args.image is None:
         from skimage import data
@@ -51,13 +51,9 @@ def main() -> None:
     rows: list[tuple[str, str, float, int]] = []
 
     def timed(kind: str, what: str, repeats: int = 1, **kwargs):
-        times, out = [], None
-        for _ in range(repeats):
-            t = time.perf_counter()
-            out = client.predict(**kwargs)
-            times.append(time.perf_counter() - t)
-        rows.append((kind, what, statistics.median(times), repeats))
-        return out
+        calls = [timed_call(lambda: client.predict(**kwargs)) for _ in range(repeats)]
+        rows.append((kind, what, statistics.median(seconds for _, seconds in calls), repeats))
+        return calls[-1][0]
 
     with Image.open(args.image) as im:
         size = f"{im.width}x{im.height}"
