@@ -16,7 +16,7 @@ import gradio as gr
 from . import api
 from .service import ModelService
 from .settings import Settings
-from .tabs import about, attention, clusters, efficiency, similarity, superresolve
+from .tabs import about, attention, clusters, efficiency, experiments, similarity, superresolve
 from .tabs.shared import Shared
 from .tabs.superresolve import default_scale
 
@@ -27,7 +27,7 @@ CITATION = ("G.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collabora
 # (tab title, build function), in display order; build(service) or build(service, shared).
 TABS: list[tuple[str, Callable[..., None]]] = [
     ("Super-resolve", superresolve.build),
-    *((m.TITLE, m.build) for m in (clusters, attention, similarity, efficiency, about)),
+    *((m.TITLE, m.build) for m in (clusters, attention, similarity, efficiency, experiments, about)),
 ]
 
 
