@@ -1,6 +1,6 @@
 """Time the app's three-way comparison end to end on a 256x256 photo (issue 9's target: under 10 s at x4).
 
-    python scripts/app_timing.py --checkpoints checkpoints [--scale 4] [--browser]
+    python -m scripts.app_timing --checkpoints checkpoints [--scale 4] [--browser]
 
 Starts the app in-process on a free port, then times, through gradio_client, ``/compare`` in both
 modes (cold, then cached), and with ``--browser`` also the page itself in headless Chromium (upload,
@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
 """Time the Experiments tab's attribution (LAM) on a 64x64-LR crop with the S models.
 
-    python scripts/lam_timing.py [--image assets/examples/brick_wall.png] [--steps 8] [--threads 2]
+    python -m scripts.lam_timing [--image assets/examples/brick_wall.png] [--steps 8] [--threads 2]
 
 Degrade-then-restore as the tab does it: the centre crop of the picture is the HR reference, its
 x2 bicubic downscale (64x64 LR) the input; one output patch, LCoAN, dense NLA and no attention in
@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from lcoan import checkpoint
+from lcoan.degrade import degrade
+from lcoan.inference import to_tensor
+from lcoan.io import load_image
+from lcoan.lam import STEPS, Box, attribute
 
-from lcoan import checkpoint  # noqa: E402
-from lcoan.degrade import degrade  # noqa: E402
-from lcoan.inference import to_tensor  # noqa: E402
-from lcoan.io import load_image  # noqa: E402
-from lcoan.lam import STEPS, Box, attribute  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Screenshots of the inside-LCoA tabs of the full app, for the README:
 
-    python scripts/screenshots.py [--checkpoints DIR] [--out docs/screenshots] [--example astronaut_patch.png]
+    python -m scripts.screenshots [--checkpoints DIR] [--out docs/screenshots] [--example astronaut_patch.png]
 
 Needs Debian's chromium (/usr/bin/chromium) and the Python package playwright. Opens the app
 headless, picks a bundled example in the Clusters tab (the other tabs follow it), clicks a query in
@@ -10,11 +10,9 @@ and saves one full-page PNG per tab.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
