@@ -45,6 +45,19 @@ def test_quick_run_writes_plot_and_readme_block(quick_run):
     assert text.startswith("# Benchmarks\n\nhand-written text") and text.rstrip().endswith("tail text")
     assert "old" not in text and text.count(BEGIN) == 1 and text.count(END) == 1
     assert "lsp+coa / dense" in text and "Machine (cpu)" in text
+    assert "Where the time of `lsp+coa` goes" in text and "| `bmm`: the scores once" in text
+    assert "Every case was timed at least twice" in text  # --quick: two repeats each
+
+
+def test_profile_shares_sum_to_one_and_bmm_dominates_lsp_coa():
+    from lcoan.bench.measure import REST, profile_call
+    model = build_models("tiny", torch.device("cpu"))["lsp+coa"]
+    with torch.inference_mode():
+        fn = nonlocal_part(model, "lsp+coa", torch.randn(1, 8, 40, 40))
+        fn()
+        _, _, shares = profile_call(fn, torch.device("cpu"))
+    assert sum(shares.values()) == pytest.approx(1.0) and REST in shares
+    assert shares["`bmm`: the scores once, then weights @ values in every group"] > 0.05
 
 
 def test_slope_fit():

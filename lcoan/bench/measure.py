@@ -32,18 +32,48 @@ def _cpu_peak(prof: torch.profiler.profile) -> int:
     return peak
 
 
-def peak_bytes(fn: Callable[[], None], device: torch.device) -> tuple[int, float]:
-    """(peak bytes allocated by one call beyond what was allocated before it, seconds of the call)."""
+OP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("`bmm`: the scores once, then weights @ values in every group", ("aten::bmm",)),
+    ("value projection GEMM (every group)", ("aten::mm", "aten::addmm")),
+    ("match conv 3x3 (once)", ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution",
+                               "aten::_slow_conv2d_forward", "aten::thnn_conv2d")),
+    ("softmax (once)", ("aten::_softmax", "aten::softmax", "aten::logsumexp")),
+    ("gathers (sort / un-sort)", ("aten::index_select", "aten::gather", "aten::scatter_", "aten::scatter")),
+    ("copies and zero fills (layout, padding)", ("aten::copy_", "aten::fill_", "aten::zero_", "aten::cat",
+                                                 "aten::clone")),
+)
+REST = "the rest (centroid assignment, normalisation, sort, views)"
+
+
+def op_shares(prof: torch.profiler.profile) -> dict[str, float]:
+    """Share of the profiled call's self CPU time per :data:`OP_GROUPS` entry (and :data:`REST`)."""
+    group_of = {op: name for name, ops in OP_GROUPS for op in ops}
+    totals = dict.fromkeys([name for name, _ in OP_GROUPS] + [REST], 0.0)
+    for event in prof.key_averages():
+        totals[group_of.get(event.key, REST)] += event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {name: t / whole for name, t in totals.items()}
+
+
+def profile_call(fn: Callable[[], None], device: torch.device) -> tuple[int, float, dict[str, float]]:
+    """One call: (peak bytes allocated beyond what was allocated before it, seconds, self CPU time
+    shares by :func:`op_shares`; empty on CUDA, where the peak is the allocator's)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         seconds = seconds_of(fn)
-        return torch.cuda.max_memory_allocated(device) - base, seconds
+        return torch.cuda.max_memory_allocated(device) - base, seconds, {}
     activities = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
         seconds = seconds_of(fn)
-    return _cpu_peak(prof), seconds
+    return _cpu_peak(prof), seconds, op_shares(prof)
+
+
+def peak_bytes(fn: Callable[[], None], device: torch.device) -> tuple[int, float]:
+    """(peak bytes allocated by one call beyond what was allocated before it, seconds of the call)."""
+    peak, seconds, _ = profile_call(fn, device)
+    return peak, seconds
 
 
 @dataclass
@@ -57,6 +87,7 @@ class Case:
     repeats: int
     peak: int = 0
     samples: list[float] = field(default_factory=list)
+    shares: dict[str, float] = field(default_factory=dict)  # of the profiled call, see op_shares
 
     def row(self, **common) -> dict:
         scale = self.groups / self.groups_timed
@@ -85,7 +116,7 @@ def bench_nonlocal(models: dict[str, LCoAN], preset_name: str, size: int, device
         model = models[kind]
         per_group = kind != "lsp+coa"
         one = nonlocal_part(model, kind, y, 1 if per_group else cfg.num_groups)
-        peak, seconds = peak_bytes(one, device)  # the warm-up call, memory measured
+        peak, seconds, shares = profile_call(one, device)  # the warm-up call, memory measured
         timed_groups = 1
         if not per_group or seconds * cfg.num_groups <= options.full_limit:
             timed_groups = cfg.num_groups
@@ -95,11 +126,14 @@ def bench_nonlocal(models: dict[str, LCoAN], preset_name: str, size: int, device
             samples.append(seconds)  # a long call: the profiled warm-up is also a sample (overhead << noise)
         elif fn is not one or seconds < 1.0:
             seconds = seconds_of(fn)  # (another) warm-up, of the unit that is timed
-        cases.append(Case(kind, fn, cfg.num_groups, timed_groups, repeats_for(seconds, options.quick), peak, samples))
+        cases.append(Case(kind, fn, cfg.num_groups, timed_groups, repeats_for(seconds, options.quick), peak, samples,
+                          shares))
     interleave(cases)
     common = dict(measure="nonlocal", device=device.type, threads=torch.get_num_threads(), preset=preset_name,
                   height=size, width=size, positions=n)
     rows = [c.row(**common) for c in cases]
+    for case, row in zip(cases, rows):
+        row["shares"] = case.shares  # not a CSV column: the report's profile table
     log(f"  {preset_name} {size}x{size}: " + ", ".join(f"{r['kind']} {r['time_ms']:.1f} ms" for r in rows))
     return rows
 

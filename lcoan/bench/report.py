@@ -142,6 +142,19 @@ def memory_table(cur: list[dict]) -> list[str]:
     return lines
 
 
+def profile_table(cur: list[dict], sizes: tuple[int, ...] = RATIO_SIZES[1:]) -> list[str]:
+    """Where the time of ``lsp+coa`` goes: self CPU time shares of its profiled call per op group,
+    at ``sizes`` (else the two largest profiled sizes); empty without profiles (CUDA)."""
+    profiled = {r["height"]: r["shares"] for r in select(cur, kind="lsp+coa") if r.get("shares")}
+    cols = [s for s in sizes if s in profiled] or sorted(profiled)[-2:]
+    if not cols:
+        return []
+    lines = ["| | " + " | ".join(f"{s}x{s}" for s in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for group in profiled[cols[0]]:
+        lines.append(f"| {group} | " + " | ".join(f"{profiled[s][group]:.0%}" for s in cols) + " |")
+    return lines
+
+
 def markdown(record: RunRecord) -> str:
     """The generated block's content (without its markers) for one run."""
     rows = record.rows
@@ -166,6 +179,10 @@ def markdown(record: RunRecord) -> str:
         sections += ["", f"### Non-local time (ms), {name} preset (C={cfg.num_feat}, {cfg.num_groups} groups, "
                          f"W={cfg.window}, K={cfg.num_clusters}), {device}", ""] + nonlocal_table(cur)
         sections += ["", f"Peak memory of the non-local part (MiB), {name} preset, {device}:", ""] + memory_table(cur)
+        profile = profile_table(cur)
+        if profile:
+            sections += ["", f"Where the time of `lsp+coa` goes, {name} preset, {device}: share of the self CPU "
+                             "time of its memory-profiled call (`torch.profiler`), by operator group:", ""] + profile
         net = select(rows, measure="network", device=device, preset=name)
         if net:
             sections += ["", f"Whole network forward, {name} preset x{cfg.scale}, {device}: non-local part vs the rest (ms). "
@@ -180,8 +197,19 @@ def markdown(record: RunRecord) -> str:
     out += summary + sections
     out += ["", "† timed on one group and multiplied by the number of groups (the groups do identical work); "
                 "‡ dense-naive not run at this size: its two N x N float32 matrices (scores, softmax) alone, computed."]
+    out += ["", once_line(rows)]
     out += bars(rows)
     return "\n".join(out)
+
+
+def once_line(rows: list[dict]) -> str:
+    """Which cases were timed by a single call (30 s or more), with their time per group."""
+    once = [r for r in rows if r["measure"] == "nonlocal" and r["repeats"] == 1]
+    if not once:
+        return "Every case was timed at least twice (column `repeats` of results.csv)."
+    cases = ", ".join(f"{r['device']} {r['preset']} {r['kind']} {r['height']}x{r['width']} "
+                      f"({r['time_ms'] / r['groups'] / 1e3:.1f} s per group)" for r in once)
+    return f"Timed by one call only (a call of 30 s or more; column `repeats` of results.csv): {cases}."
 
 
 def bars(rows: list[dict]) -> list[str]:
