@@ -140,7 +140,8 @@ def _kind_hint(path: Path) -> str:
     except OSError:
         return ""
     if head.startswith(b"PK\x03\x04"):
-        return "; it is a zip archive, as torch.save writes: pickled checkpoints are refused, only safetensors is loaded"
+        return ("; it is a zip archive, as torch.save writes: pickled checkpoints are refused, "
+                "only safetensors is loaded")
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "; it is a Python pickle: pickled checkpoints are refused, only safetensors is loaded"
     return ""
@@ -194,7 +195,8 @@ def load(folder: str | os.PathLike, device: str | torch.device = "cpu") -> LCoAN
         raise CheckpointError(f"{folder / WEIGHTS}: embedded config is invalid ({exc})") from None
     if embedded != cfg:
         diff = [k for k in cfg.to_dict() if cfg.to_dict()[k] != embedded.to_dict()[k]]
-        raise CheckpointError(f"{folder / CONFIG} disagrees with the config stored in the weights on: {', '.join(diff)}")
+        raise CheckpointError(f"{folder / CONFIG} disagrees with the config stored in the weights on: "
+                              f"{', '.join(diff)}")
     held = sum(v.numel() for v in state.values())
     if min_values(cfg) > held:
         raise CheckpointError(f"{folder / CONFIG} describes a network of at least {min_values(cfg):,} values but "

@@ -34,8 +34,15 @@ from .data import PatchSampler, centre_crop, list_images, make_pair, split
 from .inference import from_tensor, to_tensor
 from .metrics import psnr_y
 from .network import LCoAN
-from .resume import (RESUME, RUN_INFO, finished_without_state, load_resume, remove_stale_temp_files, save_resume,
-                     write_run_info)
+from .resume import (
+    RESUME,
+    RUN_INFO,
+    finished_without_state,
+    load_resume,
+    remove_stale_temp_files,
+    save_resume,
+    write_run_info,
+)
 from .train_log import describe_machines, machine_segments, plot_log, read_log, update_sessions, write_log
 
 

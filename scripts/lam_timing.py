@@ -50,7 +50,8 @@ def main() -> int:
         model = checkpoint.load(ROOT / "checkpoints" / name).eval()
         result = attribute(model, x, box, steps=args.steps)
         total += result.seconds
-        print(f"{name}: {result.seconds:.1f} s, completeness gap {result.gap:.3f}, DI {result.diffusion_index:.1f}", flush=True)
+        print(f"{name}: {result.seconds:.1f} s, completeness gap {result.gap:.3f}, "
+              f"DI {result.diffusion_index:.1f}", flush=True)
     cpu = time.process_time() - cpu
     print(f"total {total:.1f} s wall, {cpu:.1f} s CPU time of this process (about {cpu / args.threads:.1f} s wall "
           f"on {args.threads} idle cores); load average after {os.getloadavg()[0]:.1f}")

@@ -162,6 +162,8 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
               f"Trained for {info.get('iterations')} iterations.")
     hours = sum(s.get("train_seconds", 0) for s in chain) / 3600
     speed = speeds(chain)
+    lsp_text = (f" (K={cfg.num_clusters} clusters, window W={cfg.window}, {cfg.rounds} round, pattern shared by "
+                f"all groups: {cfg.share_pattern})" if cfg.attention == "lsp" else "")
     sharing = "".join(f"; on {m} {n} other run(s) trained at the same time for part of it (recorded process times)"
                       for m, n in sorted((shared or {}).items()))
     table = [("bicubic", bicubic), (f"**{name}** (this model)", result)]
@@ -169,11 +171,11 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
     rows = "\n".join(f"| {label} | {fmt(r, 'Set5')} | {fmt(r, 'Set14')} |" for label, r in table)
     return f"""# {name}
 
-{KIND_LABEL[cfg.attention]} (preset `{cfg.name}`, x{scale}) from LCoAN Studio: a small model trained on {trained_on(chain)},
-not the paper's full-size network. {status}
+{KIND_LABEL[cfg.attention]} (preset `{cfg.name}`, x{scale}) from LCoAN Studio: a small model trained on
+{trained_on(chain)}, not the paper's full-size network. {status}
 
 - Architecture: {cfg.num_feat} channels, {cfg.num_groups} residual groups x {cfg.num_blocks} blocks, attention
-  `{cfg.attention}`{f" (K={cfg.num_clusters} clusters, window W={cfg.window}, {cfg.rounds} round, pattern shared by all groups: {cfg.share_pattern})" if cfg.attention == "lsp" else ""};
+  `{cfg.attention}`{lsp_text};
   {params:,} parameters.
 - Data: BSDS400 photos (train + test splits of BSDS500; its val split, i.e. BSD100, is not used);
   {info.get('train_images', 390)} for training, {info.get('val_images', 10)} held out for validation
@@ -259,8 +261,8 @@ def training_curves(out: Path) -> list[str]:
 
 SCHEDULE = ("All kinds follow one schedule and seed policy (`scripts/train_s.sh`): x2 stage 1, 5000 iterations "
             "(cosine from 5e-4, seed 0); x2 stage 2, a warm restart of 4000 iterations (cosine from 3e-4, seed 1); "
-            "x4, 2500 iterations fine-tuned from the final x2 (cosine from 2.5e-4). Most of stage 1 ran on the 2-core CPU "
-            "(one torch thread per run); the rest (the end of dense stage 1, stage 2 but for LCoAN's "
+            "x4, 2500 iterations fine-tuned from the final x2 (cosine from 2.5e-4). Most of stage 1 ran on the "
+            "2-core CPU (one torch thread per run); the rest (the end of dense stage 1, stage 2 but for LCoAN's "
             "first steps, and x4) ran "
             "on an NVIDIA H100 lent for a few minutes. A run resumes across machines from "
             "the same resume state; each card lists which machine ran which steps.")

@@ -74,7 +74,8 @@ def worker(rank: int, world: int, init: str, out: str) -> None:
             tensors[f"bank{int(reseed)}.cluster_size"] = bank.cluster_size
         model = run_model(lr[half], hr[half], ddp=True)
         tensors["model.centroids"] = model.patterns[0].clusters.centroids
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, os.path.join(out, f"rank{rank}.safetensors"))
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()},
+                  os.path.join(out, f"rank{rank}.safetensors"))
     finally:
         dist.destroy_process_group()
 

@@ -153,7 +153,8 @@ def test_finetune_records_its_history_across_resume(tmp_path):
     parent = lcoan.checkpoint.load_info(tmp_path / "x2")
     args = ["--preset", "tiny", "--scale", "2", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "ft"),
             "--batch", "2", "--patch", "16", "--iters", "4", "--val-split", "3", "--val-hr-size", "32",
-            "--save-every", "1", "--warmup", "1", "--threads", "1", "--device", "cpu", "--init-from", str(tmp_path / "x2"),
+            "--save-every", "1", "--warmup", "1", "--threads", "1", "--device", "cpu",
+            "--init-from", str(tmp_path / "x2"),
             "--export", str(tmp_path / "x2")]
     assert main([*args, "--stop-after", "2"]) == 0
     lcoan.save(lcoan.LCoAN(lcoan.preset("tiny", scale=2)), tmp_path / "x2",

@@ -52,7 +52,8 @@ def photos(tmp_path_factory) -> Path:
 def train_args(data: Path, out: Path, iters: int, *extra: str) -> list[str]:
     return ["--preset", "tiny", "--scale", "2", "--data", str(data), "--out", str(out), "--iters", str(iters),
             "--batch", "2", "--patch", "16", "--val-split", "3", "--val-hr-size", "32", "--val-every", "1000",
-            "--save-every", "1", "--warmup", "2", "--lr", "1e-3", "--seed", "3", "--threads", "1", "--device", "cpu", *extra]
+            "--save-every", "1", "--warmup", "2", "--lr", "1e-3", "--seed", "3", "--threads", "1", "--device", "cpu",
+            *extra]
 
 
 def log_rows(out: Path) -> list[dict]:
