@@ -17,8 +17,7 @@ from typing import Any
 import gradio as gr
 
 from .compare import METHODS, MODES, WHOLE, compare, load_input, save_result
-from .service import ModelService
-from .service import ServiceError
+from .service import ModelService, ServiceError
 from .tabs import gpu, guarded
 from .tabs.superresolve import HEAVY, upload_name
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import secrets
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -195,7 +196,7 @@ class ExperimentService:
         return path, report
 
 
-_SERVICES: "weakref.WeakKeyDictionary[ModelService, ExperimentService]" = weakref.WeakKeyDictionary()
+_SERVICES: weakref.WeakKeyDictionary[ModelService, ExperimentService] = weakref.WeakKeyDictionary()
 _SERVICES_LOCK = threading.Lock()
 
 

@@ -21,7 +21,7 @@ class Box:
         """(x0, y0, x1, y1) in super-resolved pixels."""
         return self.x0 * s, self.y0 * s, (self.x0 + self.w) * s, (self.y0 + self.h) * s
 
-    def grown(self, margin: int, lh: int, lw: int) -> "Box":
+    def grown(self, margin: int, lh: int, lw: int) -> Box:
         """This box with ``margin`` pixels more on every side, clamped to an lh x lw image."""
         x0, y0 = max(0, self.x0 - margin), max(0, self.y0 - margin)
         x1, y1 = min(lw, self.x0 + self.w + margin), min(lh, self.y0 + self.h + margin)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import cachetools
 import numpy as np
@@ -134,7 +135,7 @@ class ModelService:
         self._outputs_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ModelService":
+    def from_settings(cls, settings: Settings) -> ModelService:
         return cls(settings.checkpoints, threads=settings.threads, settings=settings)
 
     @property

@@ -32,9 +32,9 @@ with 1 thread and 2-7 s with 2 threads while two training runs used both cores).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ class Settings:
     threads: int = field(default_factory=auto_threads)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         d = cls()
         host = (env.get("LCOAN_HOST") or env.get("GRADIO_SERVER_NAME")
@@ -99,7 +99,7 @@ class Settings:
             threads=_int(env, "LCOAN_THREADS", d.threads),
         )
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return replace(self, **changes)
 
     @property

@@ -9,7 +9,7 @@ they follow the picture and scale chosen in any other tab (set when the tab is s
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import gradio as gr
 

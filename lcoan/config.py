@@ -96,7 +96,7 @@ class LCoANConfig:
         """Channels of the match (similarity) embedding, C / r."""
         return self.num_feat // self.match_reduction
 
-    def replace(self, **changes: Any) -> "LCoANConfig":
+    def replace(self, **changes: Any) -> LCoANConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,7 +108,7 @@ class LCoANConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LCoANConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LCoANConfig:
         """Build from a dict, refusing unknown keys (a typo must not be silently ignored)."""
         if not isinstance(data, dict):
             raise ConfigError("config must be a JSON object")
@@ -127,7 +127,7 @@ class LCoANConfig:
             raise ConfigError(f"invalid config: {exc}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "LCoANConfig":
+    def from_json(cls, text: str) -> LCoANConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -28,7 +28,7 @@ changes ~14% of all pixels by one level. Both were measured and rejected.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

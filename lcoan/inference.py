@@ -11,7 +11,7 @@ which is what :mod:`lcoan.evaluate` scores (the recorded benchmark numbers stay 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

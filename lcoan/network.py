@@ -8,7 +8,6 @@ One skeleton for the three attention kinds of :class:`LCoANConfig`:
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

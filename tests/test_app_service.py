@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.compare import (METHODS, REGION, Box, balanced_tile, compare, compare_steps, load_input, lookup, prepare,
-                         run_whole, save_result)
+from app.compare import (
+    METHODS,
+    REGION,
+    Box,
+    balanced_tile,
+    compare,
+    compare_steps,
+    load_input,
+    lookup,
+    prepare,
+    run_whole,
+    save_result,
+)
 from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
 from app.outputs import OutputDir, safe_stem
 from app.service import LRUCache, ModelService, ServiceError

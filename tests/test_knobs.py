@@ -9,8 +9,16 @@ import torch
 import lcoan
 from lcoan.attention.dense import dense_attention
 from lcoan.degrade import degrade
-from lcoan.knobs import (DENSE_WINDOW, ablated, ablation, dense_pattern_forward, restore_psnr, window_sweep,
-                         with_rounds, with_window)
+from lcoan.knobs import (
+    DENSE_WINDOW,
+    ablated,
+    ablation,
+    dense_pattern_forward,
+    restore_psnr,
+    window_sweep,
+    with_rounds,
+    with_window,
+)
 from tests.tiny_checkpoints import textured
 
 

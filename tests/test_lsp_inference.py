@@ -6,9 +6,18 @@ import torch
 
 from lcoan.attention import lsp, windows
 from lcoan.attention.lsp import build_pattern
-from lcoan.attention.windows import (framed_keys, framed_queries, gather_positions, inverse_permutation,
-                                     mask_slots_, pad_to_windows, slot_bias, softmax_, sorted_framed,
-                                     with_neighbours)
+from lcoan.attention.windows import (
+    framed_keys,
+    framed_queries,
+    gather_positions,
+    inverse_permutation,
+    mask_slots_,
+    pad_to_windows,
+    slot_bias,
+    softmax_,
+    sorted_framed,
+    with_neighbours,
+)
 from lcoan.config import preset
 from lcoan.network import LCoAN
 from tests.test_attention import random_case, slow_lsp

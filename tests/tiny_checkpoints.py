@@ -8,7 +8,6 @@ import torch
 
 import lcoan
 
-
 KINDS = (("lcoan", "lsp"), ("dense", "dense"))
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from app.inspect import InspectService, Inspection, inspector_for
+from app.inspect import Inspection, InspectService, inspector_for
+from app.service import ServiceError
 from app.views import attention as views
 from app.views.common import display_to_position
-
-from app.service import ServiceError
 
 from . import gpu, reported
 from .shared import Shared

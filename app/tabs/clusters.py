@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.inspect import InspectService, Inspection, inspector_for
+from app.inspect import Inspection, InspectService, inspector_for
 from app.views import clusters as views
 from app.views.common import display_to_position
 

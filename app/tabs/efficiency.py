@@ -5,9 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app.inspect import MAX_POSITIONS, InspectService, inspector_for
-from app.views.efficiency import timing_figure
-
 from app.service import ServiceError
+from app.views.efficiency import timing_figure
 
 from . import gpu, reported
 from .shared import Shared

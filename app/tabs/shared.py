@@ -55,7 +55,7 @@ class Shared:
     default_scale: int | None
 
     @classmethod
-    def create(cls, default_scale: int | None) -> "Shared":
+    def create(cls, default_scale: int | None) -> Shared:
         """Make the state (call inside the Blocks, before the tabs)."""
         return cls(gr.State({"image": None, "name": None, "scale": default_scale}), default_scale)
 

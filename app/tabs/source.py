@@ -12,7 +12,6 @@ from typing import Any
 
 import gradio as gr
 
-
 from app.inspect import MAX_POSITIONS, InspectService, choose_region
 
 from .shared import Shared, file_path, image_size, inspecting_line

@@ -10,7 +10,8 @@ request shows one message in the status line and a toast (:func:`app.tabs.report
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 
