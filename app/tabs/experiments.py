@@ -69,7 +69,7 @@ def build(service, shared: Shared) -> None:
     common = {"concurrency_id": HEAVY, "concurrency_limit": service.settings.concurrency_limit}
 
     # ------------------------------------------------------------------ knobs
-    with gr.Accordion("1 · Knobs: window W and k-means rounds", open=True):
+    with gr.Accordion("1 · Knobs: window W and k-means rounds", open=True, elem_id="experiments-knobs-block"):
         gr.Markdown("Each query attends to its window of W cluster-sorted positions and the two neighbouring "
                     "windows (3W keys). W ≥ N puts everything in one window: dense softmax over the same embeddings. "
                     "The weights stay the trained ones; only W (and the rounds) change. No K knob: the K centroids "
@@ -83,13 +83,13 @@ def build(service, shared: Shared) -> None:
         knob_plot = gr.Plot(label="Non-local time, PSNR and recall against W", elem_id="experiments-knobs-plot")
 
     # ------------------------------------------------------------------ ablation
-    with gr.Accordion("2 · Ablation map: where does attention change the output?", open=True):
+    with gr.Accordion("2 · Ablation map: where does attention change the output?", open=True, elem_id="experiments-ablation-block"):
         abl_go = gr.Button("Switch the attention branch off and compare", elem_id="experiments-ablation-run")
         abl_info = gr.Markdown(elem_id="experiments-ablation-info")
         abl_plot = gr.Plot(label="|SR with attention − SR without|", elem_id="experiments-ablation-plot")
 
     # ------------------------------------------------------------------ attribution
-    with gr.Accordion("3 · Attribution (LAM): which input pixels make one output patch?", open=True):
+    with gr.Accordion("3 · Attribution (LAM): which input pixels make one output patch?", open=True, elem_id="experiments-lam-block"):
         gr.Markdown(f"On the centre {LAM_SIDE}x{LAM_SIDE} LR crop. Click the preview to move the patch (or type its "
                     "top-left corner in restored-output pixels; -1 centres it). Each model takes about "
                     f"steps x one forward and backward pass: tens of seconds on a busy CPU.")
@@ -103,7 +103,8 @@ def build(service, shared: Shared) -> None:
                     col = gr.Number(value=-1, precision=0, label="patch col (output px)", elem_id="experiments-lam-col")
                     size = gr.Slider(4, 32, value=16, step=2, label="patch size (output px)")
                 with gr.Row():
-                    steps = gr.Slider(2, MAX_STEPS, value=8, step=2, label="path steps (more: smaller completeness gap)")
+                    steps = gr.Slider(2, MAX_STEPS, value=8, step=2, label="path steps (more: smaller completeness gap)",
+                                      elem_id="experiments-lam-steps")
                     kinds = gr.CheckboxGroup([(views.NAMES[k], k) for k in LAM_KINDS], value=list(LAM_KINDS),
                                              label="models")
                 lam_go = gr.Button("Compute attribution maps", variant="primary", elem_id="experiments-lam-run")
@@ -113,7 +114,7 @@ def build(service, shared: Shared) -> None:
                                    elem_id=f"experiments-lam-{k}") for k in LAM_KINDS]
 
     # ------------------------------------------------------------------ trace
-    with gr.Accordion("4 · Download a traced pass", open=True):
+    with gr.Accordion("4 · Download a traced pass", open=True, elem_id="experiments-trace-block"):
         gr.Markdown("One zip: `trace.safetensors` (cluster codes, sort order, centroids, match embeddings, every "
                     "group's values and attention outputs; the dense model's per-layer query/key) and `trace.json` "
                     "(sizes, window, checkpoint, region). Load it with\n\n```python\nfrom lcoan.trace_io import "
