@@ -24,6 +24,7 @@ the region recomputes only the region methods.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,10 +392,8 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
 def compare(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",
             methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None, **kwargs) -> Comparison:
     """The finished comparison (the last step of :func:`compare_steps`; same keyword arguments)."""
-    last = None
-    for last in compare_steps(service, image, scale, mode, methods, progress, **kwargs):
-        pass
-    return last
+    steps = deque(compare_steps(service, image, scale, mode, methods, progress, **kwargs), maxlen=1)
+    return steps[0] if steps else None
 
 
 def lookup(service: ModelService, key: tuple) -> Comparison | None:

@@ -97,7 +97,9 @@ class InspectService:
         if self.models.has("dense", scale):
             d = self.models.get("dense", scale)
             labels["dense"] = d.label
-            dense = lambda: run(d, "dense")
+
+            def dense() -> Trace:
+                return run(d, "dense")
         return Inspection(image=crop, region=region, scale=scale, lcoan=run(entry, "lcoan"), labels=labels,
                           seconds=seconds, _dense=dense)
 

@@ -73,7 +73,7 @@ def checkpoint_table(service) -> str:
         return "*No checkpoints are loaded on this server (set LCOAN_CHECKPOINTS or export some; see README).*"
     rows = ["| checkpoint | kind | scale | preset | channels x groups x blocks | K / W | parameters | trained |",
             "|---|---|---|---|---|---|---|---|"]
-    for (kind, scale), e in sorted(models.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (_kind, scale), e in sorted(models.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         c = e.model.cfg
         info = e.info or {}
         its = [int(st.get("iterations") or 0) for st in training_stages(info)]
