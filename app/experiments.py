@@ -55,7 +55,8 @@ class Pair:
         where = "the whole picture" if (h, w) == (sh, sw) else \
             f"the centre {w}x{h} of the {sw}x{sh} picture (x {self.offset[1]}, y {self.offset[0]})"
         return (f"Degrade then restore at x{self.scale}: reference = {where}, LR = its MATLAB-bicubic "
-                f"downscale ({self.lr.shape[1]}x{self.lr.shape[0]}, N = {self.lr.shape[0] * self.lr.shape[1]:,} positions).")
+                f"downscale ({self.lr.shape[1]}x{self.lr.shape[0]}, "
+                f"N = {self.lr.shape[0] * self.lr.shape[1]:,} positions).")
 
 
 def check_int(value: Any, name: str, low: int, high: int) -> int:
@@ -80,7 +81,8 @@ class ExperimentService:
         scales = self.models.scales()
         value = check_int(scale, "scale", 1, 8) if scale is not None else (scales[0] if scales else 2)
         if value not in scales:
-            raise ServiceError(f"no LCoAN checkpoint for x{value}; available: {', '.join(f'x{s}' for s in scales) or 'none'}")
+            have = ", ".join(f"x{s}" for s in scales) or "none"
+            raise ServiceError(f"no LCoAN checkpoint for x{value}; available: {have}")
         return value
 
     def pair(self, image: Any, scale: Any, lr_side: Any = KNOB_SIDE) -> Pair:

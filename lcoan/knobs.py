@@ -172,7 +172,8 @@ class Sweep:
         return next((p for p in self.points if p.recall >= level), None)
 
 
-def restore_psnr(model: LCoAN | Callable[[Tensor], Tensor], lr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, Tensor]:
+def restore_psnr(model: LCoAN | Callable[[Tensor], Tensor], lr: np.ndarray, hr: np.ndarray,
+                 scale: int) -> tuple[float, Tensor]:
     """Y-PSNR of the model's restoration of ``lr`` (h, w, 3) uint8 against ``hr`` (sh, sw, 3) uint8,
     and the SR output (1, 3, sh, sw) clamped to [0, 1]."""
     with torch.inference_mode():
@@ -215,8 +216,9 @@ def window_sweep(model: LCoAN, lr: np.ndarray, hr: np.ndarray, windows: tuple[in
     if progress:
         progress(len(todo) / (len(todo) + 1), DENSE_WINDOW)
     psnr, _ = restore_psnr(lambda t: dense_pattern_forward(model, t), lr, hr, cfg.scale)
-    sweep.points.append(SweepPoint(DENSE_WINDOW, n, psnr, 1.0, nonlocal_seconds(model, features, dense=True, repeats=repeats),
-                                   trained=cfg.window >= n and rounds == cfg.rounds))
+    seconds = nonlocal_seconds(model, features, dense=True, repeats=repeats)
+    trained = cfg.window >= n and rounds == cfg.rounds
+    sweep.points.append(SweepPoint(DENSE_WINDOW, n, psnr, 1.0, seconds, trained=trained))
     return sweep
 
 
@@ -241,6 +243,9 @@ def ablation(model: LCoAN, lr: np.ndarray, hr: np.ndarray) -> Ablation:
     model without attention) gives exactly zero.
     """
     psnr_on, on = restore_psnr(model, lr, hr, model.cfg.scale)
-    psnr_off, off = (psnr_on, on) if model.cfg.attention == "none" else restore_psnr(ablated(model).eval(), lr, hr, model.cfg.scale)
+    if model.cfg.attention == "none":
+        psnr_off, off = psnr_on, on
+    else:
+        psnr_off, off = restore_psnr(ablated(model).eval(), lr, hr, model.cfg.scale)
     diff = ((on - off).abs().mean(1)[0] * 255.0).numpy().astype(np.float32)
     return Ablation(diff=diff, psnr_on=psnr_on, psnr_off=psnr_off)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ class Box:
     left: int
     size: int
 
-    def clip(self, height: int, width: int) -> "Box":
+    def clip(self, height: int, width: int) -> Box:
         """The same size (at most the image's), moved inside an (height, width) image."""
         size = max(2, min(self.size, height, width))
         return Box(min(max(0, self.top), height - size), min(max(0, self.left), width - size), size)
@@ -140,7 +140,8 @@ def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Box, steps: int
     """Integrated gradients of D(model(.)) on ``box`` along the blur path, for x (1, 3, h, w).
 
     ``batch`` path points go through the network together (memory grows with it). The model is
-    used as given (eval mode expected); its parameters receive no gradient.
+    used as given (eval mode expected) and not modified: gradients are taken with respect to the
+    path points only (``torch.autograd.grad``), so parameters get no ``.grad``.
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -149,20 +150,13 @@ def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Box, steps: int
     edges = torch.linspace(0, 1, steps + 1)
     mids = (edges[1:] + edges[:-1]) / 2
     total = torch.zeros_like(x[0])
-    params = [p for p in getattr(model, "parameters", lambda: [])() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        for i in range(0, steps, batch):
-            points = blur_path(x, mids[i:i + batch], sigma_max).requires_grad_(True)
-            grad, = torch.autograd.grad(detector(model(points), box).sum(), points)
-            ends = blur_path(x, edges[i:i + batch + 1], sigma_max)
-            total += (grad * (ends[1:] - ends[:-1])).sum(0)
-        with torch.no_grad():
-            ends = detector(model(torch.cat([blur(x, sigma_max), x])), box)
-    finally:
-        for p in params:
-            p.requires_grad_(True)
+    for i in range(0, steps, batch):
+        points = blur_path(x, mids[i:i + batch], sigma_max).requires_grad_(True)
+        grad, = torch.autograd.grad(detector(model(points), box).sum(), points)
+        ends = blur_path(x, edges[i:i + batch + 1], sigma_max)
+        total += (grad * (ends[1:] - ends[:-1])).sum(0)
+    with torch.no_grad():
+        ends = detector(model(torch.cat([blur(x, sigma_max), x])), box)
     return Attribution(attribution=total.numpy(), box=box, target=float(ends[1]), baseline=float(ends[0]),
                        steps=steps, sigma_max=sigma_max, seconds=time.perf_counter() - start)
 

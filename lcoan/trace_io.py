@@ -60,7 +60,8 @@ def trace_bytes(trace: Trace, metadata: dict[str, Any] | None = None) -> bytes:
         "attn_res_scale": trace.attn_res_scale,
         "patterns": [_split(p, f"patterns.{i}", tensors) for i, p in enumerate(trace.patterns)],
         "groups": [_split(g, f"groups.{i}", tensors) for i, g in enumerate(trace.groups)],
-        "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")} for k, v in tensors.items()},
+        "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+                    for k, v in tensors.items()},
         "metadata": metadata or {},
     }
     buf = io.BytesIO()
@@ -114,8 +115,10 @@ def read_trace(source: str | os.PathLike | bytes) -> tuple[Trace, dict[str, Any]
     try:
         trace = Trace(kind=str(sidecar["kind"]), lr_size=tuple(int(v) for v in sidecar["lr_size"]),
                       attn_res_scale=float(sidecar["attn_res_scale"]))
-        trace.patterns.extend(_build(PatternTrace, p, f"patterns.{i}", tensors) for i, p in enumerate(sidecar["patterns"]))
-        trace.groups.extend(_build(GroupTrace, g, f"groups.{i}", tensors) for i, g in enumerate(sidecar["groups"]))
+        for i, p in enumerate(sidecar["patterns"]):
+            trace.patterns.append(_build(PatternTrace, p, f"patterns.{i}", tensors))
+        for i, g in enumerate(sidecar["groups"]):
+            trace.groups.append(_build(GroupTrace, g, f"groups.{i}", tensors))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, TraceFileError):
             raise

@@ -61,8 +61,10 @@ def build(service, shared: Shared) -> None:
         image = gr.Image(label="Picture (the high-resolution reference here)", type="filepath",
                          sources=["upload", "clipboard"], height=220, scale=2, elem_id="experiments-source-image")
         with gr.Column(scale=1, min_width=220):
-            scale = gr.Dropdown([(f"x{s}", s) for s in scales], value=shared.default_scale or (scales[0] if scales else None),
-                                label="Scale (checkpoint)", interactive=bool(scales), elem_id="experiments-source-scale")
+            scale = gr.Dropdown([(f"x{s}", s) for s in scales],
+                                value=shared.default_scale or (scales[0] if scales else None),
+                                label="Scale (checkpoint)", interactive=bool(scales),
+                                elem_id="experiments-source-scale")
     shared.link(image, scale)
     image.change(lambda i, s: inspecting_line(i, s), [image, scale], line, api_visibility="private", queue=False)
     status = gr.Markdown(elem_id="experiments-status")
@@ -77,19 +79,22 @@ def build(service, shared: Shared) -> None:
         with gr.Row():
             rounds = gr.Slider(1, 3, value=1, step=1, label="k-means rounds (trained: 1; more = k-means on this "
                                "image, NOT the trained model)", elem_id="experiments-rounds")
-            side = gr.Slider(32, MAX_SIDE, value=KNOB_SIDE, step=8, label="crop side (LR pixels) for sweep and ablation")
+            side = gr.Slider(32, MAX_SIDE, value=KNOB_SIDE, step=8,
+                             label="crop side (LR pixels) for sweep and ablation")
             knob_go = gr.Button("Run the window sweep", variant="primary", elem_id="experiments-knobs-run")
         knob_info = gr.Markdown(elem_id="experiments-knobs-info")
         knob_plot = gr.Plot(label="Non-local time, PSNR and recall against W", elem_id="experiments-knobs-plot")
 
     # ------------------------------------------------------------------ ablation
-    with gr.Accordion("2 · Ablation map: where does attention change the output?", open=True, elem_id="experiments-ablation-block"):
+    with gr.Accordion("2 · Ablation map: where does attention change the output?", open=True,
+                      elem_id="experiments-ablation-block"):
         abl_go = gr.Button("Switch the attention branch off and compare", elem_id="experiments-ablation-run")
         abl_info = gr.Markdown(elem_id="experiments-ablation-info")
         abl_plot = gr.Plot(label="|SR with attention − SR without|", elem_id="experiments-ablation-plot")
 
     # ------------------------------------------------------------------ attribution
-    with gr.Accordion("3 · Attribution (LAM): which input pixels make one output patch?", open=True, elem_id="experiments-lam-block"):
+    with gr.Accordion("3 · Attribution (LAM): which input pixels make one output patch?", open=True,
+                      elem_id="experiments-lam-block"):
         gr.Markdown(f"On the centre {LAM_SIDE}x{LAM_SIDE} LR crop. Click the preview to move the patch (or type its "
                     "top-left corner in restored-output pixels; -1 centres it). Each model takes about "
                     f"steps x one forward and backward pass: tens of seconds on a busy CPU.")
@@ -103,8 +108,8 @@ def build(service, shared: Shared) -> None:
                     col = gr.Number(value=-1, precision=0, label="patch col (output px)", elem_id="experiments-lam-col")
                     size = gr.Slider(4, 32, value=16, step=2, label="patch size (output px)")
                 with gr.Row():
-                    steps = gr.Slider(2, MAX_STEPS, value=8, step=2, label="path steps (more: smaller completeness gap)",
-                                      elem_id="experiments-lam-steps")
+                    steps = gr.Slider(2, MAX_STEPS, value=8, step=2, elem_id="experiments-lam-steps",
+                                      label="path steps (more: smaller completeness gap)")
                     kinds = gr.CheckboxGroup([(views.NAMES[k], k) for k in LAM_KINDS], value=list(LAM_KINDS),
                                              label="models")
                 lam_go = gr.Button("Compute attribution maps", variant="primary", elem_id="experiments-lam-run")
@@ -146,7 +151,8 @@ def build(service, shared: Shared) -> None:
                 imgs.append(gr.Image(value=views.attribution_image(pair.lr, results[k], pair.scale, LAM_FACTOR),
                                      label=views.attribution_caption(k, results[k])))
             else:
-                imgs.append(gr.Image(value=None, label=f"{views.NAMES[k]}: " + ("running…" if k in chosen else "not chosen")))
+                state = "running…" if k in chosen else "not chosen"
+                imgs.append(gr.Image(value=None, label=f"{views.NAMES[k]}: {state}"))
         return imgs
 
     @reported(3 + len(LAM_KINDS), status=0)
@@ -158,12 +164,14 @@ def build(service, shared: Shared) -> None:
         if not chosen:
             raise gr.Error("Choose at least one model.")
         done: dict = {}
-        yield ("", crop_preview(pair, box), views.describe_attribution(done, pair.note, []), *lam_outputs(pair, done, chosen))
+        yield ("", crop_preview(pair, box), views.describe_attribution(done, pair.note, []),
+               *lam_outputs(pair, done, chosen))
         for k in chosen:
             _, one = exps.attribution(path, sc, y, x, sz, n, (k,))
             done.update(one)
             missing = [c for c in chosen if c not in done and c in LAM_KINDS[:LAM_KINDS.index(k) + 1]]
-            yield ("", gr.skip(), views.describe_attribution(done, pair.note, missing), *lam_outputs(pair, done, chosen))
+            yield ("", gr.skip(), views.describe_attribution(done, pair.note, missing),
+                   *lam_outputs(pair, done, chosen))
 
     @reported(4, status=0)
     def show_patch(img, sc, y, x, sz):
@@ -184,13 +192,15 @@ def build(service, shared: Shared) -> None:
         path, report = exps.trace_file(file_path(img), sc, k, rg, display_name(img))
         return "", str(path), report
 
-    knob_go.click(run_knobs, [image, scale, rounds, side], [status, knob_plot, knob_info], api_visibility="private", **common)
+    knob_go.click(run_knobs, [image, scale, rounds, side], [status, knob_plot, knob_info], api_visibility="private",
+                  **common)
     abl_go.click(run_ablation, [image, scale, side], [status, abl_plot, abl_info], api_visibility="private", **common)
     lam_go.click(run_lam, [image, scale, row, col, size, steps, kinds], [status, preview, lam_info, *lam_images],
                  api_visibility="private", **common)
-    gr.on([image.change, scale.change, size.release], show_patch, [image, scale, row, col, size], [status, preview, row, col],
+    patch_out = [status, preview, row, col]
+    gr.on([image.change, scale.change, size.release], show_patch, [image, scale, row, col, size], patch_out,
           api_visibility="private", queue=False)
-    preview.select(click_patch, [image, scale, size], [status, preview, row, col], api_visibility="private", queue=False)
+    preview.select(click_patch, [image, scale, size], patch_out, api_visibility="private", queue=False)
     trace_go.click(run_trace, [image, scale, kind, region], [status, trace_file, trace_info], api_visibility="private",
                    **common)
     register_api(service, exps, common)
@@ -224,10 +234,11 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
         """LAM for one output patch (-1: centred) of the 64x64-LR crop: LCoAN, dense and none."""
         pair, results = exps.attribution(file_path(image), scale, row, col, patch, steps)
         stem = display_name(image) or "image"
-        files = [heat_png(service, f"{stem}_x{pair.scale}_{k}_lam", results[k].magnitude, float(results[k].magnitude.max()))
-                 if k in results else None for k in LAM_KINDS]
+        files = [heat_png(service, f"{stem}_x{pair.scale}_{k}_lam", results[k].magnitude,
+                          float(results[k].magnitude.max())) if k in results else None for k in LAM_KINDS]
         box = next(iter(results.values())).box
-        report = {"note": pair.note, "lr_size": list(pair.lr.shape[1::-1]), "patch": {"row": box.top, "col": box.left, "size": box.size},
+        report = {"note": pair.note, "lr_size": list(pair.lr.shape[1::-1]),
+                  "patch": {"row": box.top, "col": box.left, "size": box.size},
                   "models": {k: {"diffusion_index": r.diffusion_index, "completeness_gap": r.gap, "sum": r.total,
                                  "target_minus_baseline": r.target - r.baseline, "steps": r.steps, "seconds": r.seconds}
                              for k, r in results.items()}}

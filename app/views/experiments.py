@@ -35,7 +35,8 @@ def sweep_figure(sweep: Sweep) -> go.Figure:
                                  hovertemplate="W %{x}: %{y:.4g}<extra></extra>", showlegend=False), row=r, col=1)
         if trained:
             fig.add_trace(go.Scatter(x=[labels[i] for i in trained], y=[values[i] for i in trained], mode="markers",
-                                     marker=dict(symbol="star", size=16, color="gold", line=dict(width=1, color="black")),
+                                     marker=dict(symbol="star", size=16, color="gold",
+                                                 line=dict(width=1, color="black")),
                                      name="trained setting", showlegend=r == 1, hoverinfo="skip"), row=r, col=1)
     fig.add_trace(go.Scatter(x=labels, y=[min(1.0, 3 * p.effective / sweep.n) for p in sweep.points], mode="lines",
                              line=dict(color="grey", dash="dash"), name="flat attention (3W / N)",
@@ -60,24 +61,28 @@ def describe_sweep(sweep: Sweep, note: str) -> str:
     trained = next((p for p in sweep.points if p.trained), None)
     lines = [note]
     if sweep.rounds > sweep.trained_rounds:
-        lines.append(f"**Not the trained model:** the checkpoint was trained with {sweep.trained_rounds} round(s); the "
-                     f"{sweep.rounds - sweep.trained_rounds} extra round(s) use centroids from spherical k-means on this "
-                     "image's match embeddings (the first group's input), merged by log-sum-exp as LSP does.")
+        lines.append(f"**Not the trained model:** the checkpoint was trained with {sweep.trained_rounds} round(s); "
+                     f"the {sweep.rounds - sweep.trained_rounds} extra round(s) use centroids from spherical k-means "
+                     "on this image's match embeddings (the first group's input), merged by log-sum-exp as LSP does.")
     elif sweep.rounds < sweep.trained_rounds:
-        lines.append(f"**Not the trained model:** only the first {sweep.rounds} of {sweep.trained_rounds} trained rounds.")
+        lines.append(f"**Not the trained model:** only the first {sweep.rounds} of {sweep.trained_rounds} "
+                     "trained rounds.")
     first = sweep.first_window_with_recall(0.9)
     if first is None or isinstance(first.window, str):
-        lines.append(f"Recall stays below 0.9 for every W < N here (largest: {max((p.recall for p in pts), default=0):.3f}).")
+        best = max((p.recall for p in pts), default=0.0)
+        lines.append(f"Recall stays below 0.9 for every W < N here (largest: {best:.3f}).")
     else:
-        lines.append(f"**Recall first reaches 0.9 at W = {first.window}** ({first.recall:.3f}; PSNR {first.psnr:.2f} dB, "
-                     f"non-local time {first.seconds * 1000:.0f} ms vs {dense.seconds * 1000:.0f} ms for W >= N).")
+        lines.append(f"**Recall first reaches 0.9 at W = {first.window}** ({first.recall:.3f}; "
+                     f"PSNR {first.psnr:.2f} dB, non-local time {first.seconds * 1000:.0f} ms vs "
+                     f"{dense.seconds * 1000:.0f} ms for W >= N).")
     flat = [p for p in pts if p.recall < 1.5 * min(1.0, 3 * p.effective / sweep.n)]
     if pts and len(flat) == len(pts):
         lines.append("At every W the recall is within 1.5x of 3W/N, the share a flat (uniform) attention would give: "
                      "on this picture the softmax is nearly flat, so the clusters have little mass to capture.")
     if trained is not None:
-        lines.append(f"Trained setting (W = {trained.window}): recall {trained.recall:.3f}, PSNR {trained.psnr:.2f} dB, "
-                     f"{trained.seconds * 1000:.0f} ms. W >= N (dense softmax over the same embeddings): PSNR "
+        lines.append(f"Trained setting (W = {trained.window}): recall {trained.recall:.3f}, "
+                     f"PSNR {trained.psnr:.2f} dB, {trained.seconds * 1000:.0f} ms. "
+                     "W >= N (dense softmax over the same embeddings): PSNR "
                      f"{dense.psnr:.2f} dB, {dense.seconds * 1000:.0f} ms.")
     lines.append(f"Recall: share of each query's dense softmax mass (LCoAN's own embeddings) on the keys its window "
                  f"gives it, mean over {sweep.queries} sampled queries. Times: median of 3 runs of the non-local part "
@@ -101,7 +106,8 @@ def describe_ablation(results: dict[str, Ablation], note: str) -> str:
         share = float((r.diff >= 0.5).mean())
         lines.append(f"**{NAMES[kind]}**: switching the attention branch off costs **{r.drop:+.3f} dB** "
                      f"({r.psnr_on:.2f} → {r.psnr_off:.2f}); mean change {r.diff.mean():.3f} levels, largest "
-                     f"{r.diff.max():.2f}, {share:.1%} of pixels change by half a level or more (a visible rounding step).")
+                     f"{r.diff.max():.2f}, {share:.1%} of pixels change by half a level or more "
+                     "(a visible rounding step).")
     lines.append("The branch off = the same weights with the attention output scaled by 0 (`attn_res_scale = 0`), "
                  "no retraining: the rest of the network was trained to expect the attention.")
     return "  \n".join(lines)
@@ -144,10 +150,11 @@ def describe_attribution(results: dict[str, Attribution], note: str, missing: li
     if b is not None:
         lines.append(f"Output patch: rows {b.top}..{b.top + b.size - 1}, cols {b.left}..{b.left + b.size - 1} of the "
                      f"restored crop (cyan box). Integrated gradients of its summed gradient magnitude along a "
-                     "progressive Gaussian-blur path from a blurred input (σ 3 LR px) to the input (LAM, Gu & Dong, CVPR 2021).")
+                     "progressive Gaussian-blur path from a blurred input (σ 3 LR px) to the input "
+                     "(LAM, Gu & Dong, CVPR 2021).")
     for kind, r in results.items():
-        lines.append(f"**{NAMES[kind]}**: diffusion index **{r.diffusion_index:.1f}** (of 100; higher = draws on a wider "
-                     f"area), completeness gap {r.gap:.1%} (attributions sum to {r.total:.3f} vs "
+        lines.append(f"**{NAMES[kind]}**: diffusion index **{r.diffusion_index:.1f}** (of 100; higher = draws on "
+                     f"a wider area), completeness gap {r.gap:.1%} (attributions sum to {r.total:.3f} vs "
                      f"D(input) − D(baseline) = {r.target - r.baseline:.3f}), {r.seconds:.1f} s.")
     if missing:
         lines.append("Not run (no checkpoint at this scale): " + ", ".join(NAMES[k] for k in missing) + ".")
