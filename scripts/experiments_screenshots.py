@@ -14,15 +14,15 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from scripts.screenshots import ARGS, ROOT
+from scripts.screenshots import wait_text as wait_for
+
+__all__ = ["ARGS", "drive"]
 
 
 def wait_text(page, selector: str, pattern: str, timeout: int = 600_000) -> str:
     """Wait until the element's text matches ``pattern`` (a JS regex); returns the text."""
-    page.wait_for_function(
-        f"() => new RegExp({pattern!r}).test(document.querySelector({selector!r})?.innerText || '')", timeout=timeout)
+    wait_for(page, selector, pattern, timeout)
     return page.inner_text(selector)
 
 

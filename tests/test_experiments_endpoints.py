@@ -3,7 +3,6 @@ in-process and called through gradio_client with their defaults on a real photog
 checkpoints)."""
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,10 @@ from app.service import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.ui import build_demo  # noqa: E402
 from lcoan.trace_io import load_trace  # noqa: E402
+from tests.test_app_endpoints import free_port  # noqa: E402
 from tests.test_experiments_service import with_none  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parents[1] / "assets" / "examples" / "brick_wall.png"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
