@@ -73,7 +73,8 @@ def register(service: ModelService) -> None:
     # inputs are checked by compare() itself.
     common = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "preprocess": False}
     sr_trigger.click(superresolve, [image, scale, method], [png, report], api_name="superresolve",
-                     api_description="Super-resolve a low-resolution image of any size with bicubic or LCoAN (lossless PNG, alpha and 16-bit kept).",
+                     api_description="Super-resolve a low-resolution image of any size with bicubic or LCoAN "
+                                     "(lossless PNG, alpha and 16-bit kept).",
                      **common)
     cmp_trigger.click(compare_endpoint, [image, scale, mode, include_baselines, region_x, region_y, region_side,
                                          downscale_to], [*pngs, report], api_name="compare",

@@ -288,7 +288,8 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
     elif n == 1:
         note = f"one pass over the whole {w}x{h} LR image"
     else:
-        note = f"whole {w}x{h} image in {n} overlapping {tile}x{tile} LR tiles ({settings.tile_overlap} px overlap, blended)"
+        note = (f"whole {w}x{h} image in {n} overlapping {tile}x{tile} LR tiles "
+                f"({settings.tile_overlap} px overlap, blended)")
     psnr = ssim = None
     if prepared.hr is not None:
         psnr, ssim = psnr_y(rgb, prepared.hr, s), ssim_y(rgb, prepared.hr, s)
@@ -306,7 +307,8 @@ def run_region(service: ModelService, prepared: Prepared, method: str, box: Box)
     alpha = None if prepared.alpha is None else prepared.alpha[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w]
     model = service.get(method, s).model
     (rgb, a), seconds = timed_call(
-        lambda: upscale_image(model, _image(np.ascontiguousarray(crop), alpha, prepared.grayscale), tile=max(ctx.h, ctx.w)))
+        lambda: upscale_image(model, _image(np.ascontiguousarray(crop), alpha, prepared.grayscale),
+                              tile=max(ctx.h, ctx.w)))
     oy, ox = (box.y0 - ctx.y0) * s, (box.x0 - ctx.x0) * s
     rgb = np.ascontiguousarray(rgb[oy:oy + box.h * s, ox:ox + box.w * s])
     a = None if a is None else np.ascontiguousarray(a[oy:oy + box.h * s, ox:ox + box.w * s])

@@ -153,7 +153,8 @@ class ModelService:
                 self._outputs.cleanup()
                 self._outputs = None
 
-    def missing(self, kinds: tuple[str, ...] = ("lcoan", "none", "dense"), scales: tuple[int, ...] = (2, 4)) -> list[str]:
+    def missing(self, kinds: tuple[str, ...] = ("lcoan", "none", "dense"),
+                scales: tuple[int, ...] = (2, 4)) -> list[str]:
         """Folder names of the expected checkpoints that are not loaded, e.g. ``["dense-*-x4"]``."""
         return [f"{kind}-*-x{scale}" for kind in kinds for scale in scales if (kind, scale) not in self.entries]
 
@@ -163,8 +164,8 @@ class ModelService:
         text = f"Models loaded: {loaded}."
         missing = self.missing()
         if missing:
-            text += (f" Missing: {', '.join(f'`{m}`' for m in missing)} (the comparisons that need them are skipped; export "
-                     "checkpoints into the checkpoint folder or set LCOAN_CHECKPOINTS).")
+            text += (f" Missing: {', '.join(f'`{m}`' for m in missing)} (the comparisons that need them are "
+                     "skipped; export checkpoints into the checkpoint folder or set LCOAN_CHECKPOINTS).")
         if self.problems:  # names only: the page never shows the server's folders
             text += f" {len(self.problems)} checkpoint folder(s) could not be loaded (see the server log)."
         return text

@@ -34,7 +34,8 @@ TABS: list[tuple[str, Callable[..., None]]] = [
 def header(service: ModelService) -> None:
     gr.Markdown(f"# {TITLE}\nSingle-image super-resolution with LCoAN (learnable sparse pattern + collaborative "
                 f"attention), compared with bicubic and a dense non-local baseline. Paper: {CITATION} "
-                "This is an independent PyTorch implementation with small models trained for this project (not the paper's weights).")
+                "This is an independent PyTorch implementation with small models trained for this project "
+                "(not the paper's weights).")
     gr.Markdown(service.status(), elem_id="model-status")
 
 

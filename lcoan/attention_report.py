@@ -207,7 +207,8 @@ def markdown(results: list[dict]) -> str:
         recall = "–" if s["recall"] is None else f"{s['recall']:.3f} ({s['flat_recall']:.3f})"
         used = "–" if s["clusters_used"] is None else f"{100 * s['clusters_used']:.0f}%"
         q = "–" if s["q_mean"] is None else f"{s['q_mean']:.2f} ({s['q_p05']:.2f}-{s['q_p95']:.2f})"
-        lines.append(f"| {r['checkpoint']} | {r['data']} | {s['images']} | {fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | "
+        lines.append(f"| {r['checkpoint']} | {r['data']} | {s['images']} | "
+                     f"{fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | "
                      f"{fmt(s['drop'], signed=True)} | {fmt(s['entropy'])} | {fmt(s['top1'])} | {recall} | {used} | "
                      f"{fmt(s['cluster_perplexity'], 1)} | {q} |")
     return "\n".join(lines)

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
         start = time.perf_counter()
         with torch.inference_mode():
-            rgb, alpha = upscale_image(model, image, args.scale, **({"tile": args.tile, "progress": progress} if model else {}))
+            options = {"tile": args.tile, "progress": progress} if model else {}
+            rgb, alpha = upscale_image(model, image, args.scale, **options)
         bar.close()
         out = save_image(args.output, rgb, alpha, grayscale=image.grayscale)
     except (CheckpointError, ImageError, FileNotFoundError, ValueError) as exc:

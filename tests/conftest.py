@@ -12,7 +12,9 @@ DATA = ROOT.parent / "shared" / "data"
 BENCH = DATA / "benchmark"
 # the checkpoint folders the repo ships (tests/test_shipped.py, tests/test_cuda.py)
 SHIPPED = sorted(p for p in (ROOT / "checkpoints").glob("*-x[234]") if (p / "model.safetensors").exists())
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data not present (benchmark and training images are not shipped with the repo)")
+needs_data = pytest.mark.skipif(
+    not DATA.exists(),
+    reason="../shared/data not present (benchmark and training images are not shipped with the repo)")
 
 
 @pytest.fixture(autouse=True)

@@ -74,7 +74,8 @@ def test_compare_degrade_returns_pngs_and_the_metrics_of_lcoan_metrics(app):
             assert sr.shape == (64, 64, 3) and scores["ran_on"] == "region" and scores["psnr"] is None
         assert scores["region_psnr"] == pytest.approx(psnr_y(sr, hr[y0:y0 + 64, x0:x0 + 64], 2), abs=1e-9)
         assert scores["seconds"] >= 0
-    assert Path(pngs[1]).name == "rocket_tower_x2_lcoan.png" and Path(pngs[3]).name == "rocket_tower_x2_dense_region.png"
+    assert Path(pngs[1]).name == "rocket_tower_x2_lcoan.png"
+    assert Path(pngs[3]).name == "rocket_tower_x2_dense_region.png"
     again = client.predict(handle_file(str(EXAMPLES_DIR / "rocket_tower.png")), 2, "degrade", True,
                            0.25, 0.75, 32, 0, api_name="/compare")
     assert again[-1]["cached"] is True

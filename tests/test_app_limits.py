@@ -94,7 +94,8 @@ def test_limits_from_the_environment_reach_the_queue_and_every_event(live):
         if fn.name in ("on_run", "superresolve", "compare_endpoint"):
             heavy[fn.name] = (fn.concurrency_id, fn.concurrency_limit)
     # the tab's Run and the two API endpoints: one group, LCOAN_CONCURRENCY jobs at a time in all
-    assert heavy == {name: (HEAVY, settings.concurrency_limit) for name in ("on_run", "superresolve", "compare_endpoint")}
+    heavy_names = ("on_run", "superresolve", "compare_endpoint")
+    assert heavy == {name: (HEAVY, settings.concurrency_limit) for name in heavy_names}
 
 
 class FakeDemo:

@@ -63,7 +63,8 @@ def test_recall_band_maps_redundancy_projection(service):
     maps = service.sampled_maps(insp, count=20)
     assert maps["lcoan"].shape == (20, 20) and len(maps["dense"]) == 3
     red = service.redundancy(insp, count=30)
-    assert torch.allclose(red["js"].diagonal(), torch.zeros(3)) and torch.allclose(red["corr"].diagonal(), torch.ones(3))
+    assert torch.allclose(red["js"].diagonal(), torch.zeros(3))
+    assert torch.allclose(red["corr"].diagonal(), torch.ones(3))
     assert (red["js"] >= 0).all() and (red["js"] <= math.log(2) + 1e-6).all()
     proj = service.projection(insp, "pca", count=100)
     assert proj["points"].shape == (100, 2) and proj["centroids"].shape == (8, 2)

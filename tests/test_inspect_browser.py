@@ -34,7 +34,8 @@ def natural_to_client(page, selector: str, nx: float, ny: float) -> tuple[float,
     'contain' fit the same way Gradio's select handler does."""
     box = page.eval_on_selector(selector + " img", """img => {
         const r = img.getBoundingClientRect();
-        return {left: r.left, top: r.top, width: r.width, height: r.height, nw: img.naturalWidth, nh: img.naturalHeight};
+        return {left: r.left, top: r.top, width: r.width, height: r.height,
+                nw: img.naturalWidth, nh: img.naturalHeight};
     }""")
     r = min(box["width"] / box["nw"], box["height"] / box["nh"], 1)
     ox, oy = (box["width"] - box["nw"] * r) / 2, (box["height"] - box["nh"] * r) / 2
@@ -64,7 +65,8 @@ def test_click_on_image_moves_the_query(tmp_path):
                 page.wait_for_function("() => /Query/.test(document.querySelector('#attention-info')?.innerText || '')",
                                        timeout=60_000)
             page.set_input_files("#attention-source-image input[type=file]", str(picture))
-            page.wait_for_function("() => /Query \\(row 6, col 7\\)/.test(document.querySelector('#attention-info')?.innerText || '')",
+            page.wait_for_function("() => /Query \\(row 6, col 7\\)/"
+                                   ".test(document.querySelector('#attention-info')?.innerText || '')",
                                    timeout=60_000)
             before = page.get_attribute("#attention-overlay img", "src")
             f = 512 // 14  # display factor of a 12 x 14 map
@@ -72,7 +74,8 @@ def test_click_on_image_moves_the_query(tmp_path):
                 x, y = natural_to_client(page, "#attention-overlay", col * f + f / 2, row * f + f / 2)
                 page.mouse.click(x, y)
                 page.wait_for_function(
-                    f"() => /Query \\(row {row}, col {col}\\)/.test(document.querySelector('#attention-info').innerText)",
+                    f"() => /Query \\(row {row}, col {col}\\)/"
+                    ".test(document.querySelector('#attention-info').innerText)",
                     timeout=30_000)
                 assert query_of(page) == (row, col)
             after = page.get_attribute("#attention-overlay img", "src")

@@ -85,7 +85,8 @@ def adam7_png16(arr: np.ndarray) -> bytes:
     h, w, c = arr.shape
     ctype = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     raw = bytearray()
-    for xs, ys, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    for xs, ys, dx, dy in passes:
         sub = arr[ys::dy, xs::dx]
         if sub.size == 0:
             continue
@@ -377,7 +378,8 @@ CASES = [
     # ---- numpy inputs
     Case("np_gray_u8", lambda t: G75, exact(gray3(G75), gray=True, mode="L")),
     Case("np_rgb_u8", lambda t: A75, exact(A75, gray=False, mode="RGB")),
-    Case("np_rgba_u16", lambda t: A16_RGBA, exact(A16_RGBA[..., :3], A16_RGBA[..., 3], dtype=np.uint16, mode="RGBA;16")),
+    Case("np_rgba_u16", lambda t: A16_RGBA,
+         exact(A16_RGBA[..., :3], A16_RGBA[..., 3], dtype=np.uint16, mode="RGBA;16")),
     Case("np_float_unit", lambda t: F_UNIT, exact(gray3(np.rint(F_UNIT.astype(np.float64) * 65535).astype(np.uint16)),
                                                   dtype=np.uint16, gray=True, note="quantised")),
     Case("np_int64_small", lambda t: A75.astype(np.int64), exact(A75)),

@@ -48,7 +48,8 @@ def tensors_and_meta(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, s
 
 def rewrite_weights(folder: Path, tensors=None, meta=None) -> None:
     old_t, old_m = tensors_and_meta(folder)
-    save_file(tensors if tensors is not None else old_t, str(folder / WEIGHTS), metadata=meta if meta is not None else old_m)
+    save_file(tensors if tensors is not None else old_t, str(folder / WEIGHTS),
+              metadata=meta if meta is not None else old_m)
 
 
 def edit_config(folder: Path, **changes) -> None:

@@ -127,7 +127,8 @@ def test_contribution_and_dense_maps_share_one_colour_scale(traced):
         expected = (t.attention_row(g, pos) * t.groups[g].value.norm(dim=-1)).reshape(6, 7).numpy()
         np.testing.assert_allclose(np.asarray(h.z), expected, rtol=1e-5, atol=1e-7)
     all_z = np.concatenate([np.asarray(h.z).ravel() for h in heat])
-    assert fig.layout.coloraxis.cmin == pytest.approx(all_z.min()) and fig.layout.coloraxis.cmax == pytest.approx(all_z.max())
+    assert fig.layout.coloraxis.cmin == pytest.approx(all_z.min())
+    assert fig.layout.coloraxis.cmax == pytest.approx(all_z.max())
     dfig = A.dense_maps_figure(d, pos)
     dheat = [tr for tr in dfig.data if tr.type == "heatmap"]
     assert len(dheat) == len(d.groups)
@@ -151,7 +152,8 @@ def test_band_and_similarity_figures(traced):
     exact = S.band_figure(p, *p.band(0, 20, bins=64))
     assert "exact" in exact.layout.title.text
     pos = torch.tensor([0, 5, 9, 33])
-    maps = S.sampled_maps_figure(t.attention_rows(0, pos)[:, pos], [d.attention_rows(g, pos)[:, pos] for g in range(3)], pos)
+    maps = S.sampled_maps_figure(t.attention_rows(0, pos)[:, pos], [d.attention_rows(g, pos)[:, pos] for g in range(3)],
+                                 pos)
     assert len(maps.data) == 4
     js = torch.tensor([[0.0, 0.1], [0.1, 0.0]])
     red = S.redundancy_figure(js, torch.tensor([[1.0, 0.5], [0.5, 1.0]]), 10)
@@ -167,6 +169,7 @@ def test_js_divergence_bounds():
 
 def test_timing_figure():
     report = {"size": [8, 9], "positions": 72, "groups": 3, "saving": 0.5,
-              "results": {"Dense NLA": {"seconds": 0.02, "runs": 3}, "LCoA (LSP once + CoA)": {"seconds": 0.01, "runs": 3}}}
+              "results": {"Dense NLA": {"seconds": 0.02, "runs": 3},
+                          "LCoA (LSP once + CoA)": {"seconds": 0.01, "runs": 3}}}
     fig = E.timing_figure(report)
     assert list(fig.data[0].x) == [20.0, 10.0] and "saves 50%" in fig.layout.title.text

@@ -57,10 +57,12 @@ comes from.
 
 DISCLAIMER = """
 ### The shipped checkpoints
-They are **small models trained for this project**, partly on a 2-core CPU and partly on a GPU lent for a few minutes (the "s" preset: 32 channels,
-4 residual groups of 4 blocks, K = 128, W = 384; sizes and training in the table below, trained on
-390 of the 400 BSDS500 train/test photographs, 10 held out for validation). They are **not the paper's weights**: the paper's full-size LCoAN (128 channels, 10 groups,
-reported at about 15.7 M parameters, trained on DIV2K) is not included and its numbers are not reproduced here.
+They are **small models trained for this project**, partly on a 2-core CPU and partly on a GPU lent
+for a few minutes (the "s" preset: 32 channels, 4 residual groups of 4 blocks, K = 128, W = 384;
+sizes and training in the table below, trained on 390 of the 400 BSDS500 train/test photographs,
+10 held out for validation). They are **not the paper's weights**: the paper's full-size LCoAN
+(128 channels, 10 groups, reported at about 15.7 M parameters, trained on DIV2K) is not included and
+its numbers are not reproduced here.
 The app shows how the mechanism behaves in *these* models; clusters and attention maps of a briefly
 trained model are less structured than those of a fully trained one. Dense-NLA checkpoints are the
 same backbone with a dense non-local block in every group, trained the same way, for comparison.

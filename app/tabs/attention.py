@@ -24,7 +24,8 @@ def describe(insp: Inspection, y: int, x: int, att: dict, stats: dict) -> str:
     lines = [
         f"**Query (row {y}, col {x})** of the traced LR map ({h} rows x {w} cols; position {pos:,}) · cluster "
         f"{int(p.codes[0][pos])} · window {p.window_of(pos) + 1} of {p.num_windows} · LSP gives it "
-        f"**{len(att['keys']):,} keys** ({len(att['keys']) / insp.n:.1%} of N) · largest weight {att['weights'].max():.3g}.",
+        f"**{len(att['keys']):,} keys** ({len(att['keys']) / insp.n:.1%} of N) · "
+        f"largest weight {att['weights'].max():.3g}.",
         f"**Attention-mass recall: {att['recall']:.3f}** for this query: with LCoAN's own embeddings, the share of "
         f"the dense softmax (over all {insp.n:,} positions) that falls on the keys the sparse pattern gave it. "
         f"Over {stats['samples']} sampled queries: mean **{stats['mean']:.3f}**, median {stats['median']:.3f}, "
@@ -80,7 +81,8 @@ def build(service, shared: Shared | None = None) -> None:
         note = describe(insp, y, x, att, stats)
         if dense_trace is None:
             note += "  \n*No dense-NLA checkpoint for this scale: the dense maps are not shown.*"
-        return (views.attention_overlay(insp.lcoan, insp.image, pos), views.recall_figure(stats["values"].numpy(), att["recall"]),
+        return (views.attention_overlay(insp.lcoan, insp.image, pos),
+                views.recall_figure(stats["values"].numpy(), att["recall"]),
                 views.contributions_figure(insp.lcoan, pos, log=log), dense_fig, note, payload, y, x)
 
     outputs = [image, recall, contributions, dense, info, data, qy, qx]

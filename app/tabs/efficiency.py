@@ -21,7 +21,8 @@ def describe(report: dict) -> str:
     threads = f"{report['threads']} thread{'' if report['threads'] == 1 else 's'}"
     lines = [f"Measured just now on this machine ({threads}), inference, batch 1, float32; "
              f"median of up to 3 runs each, timed round robin. Features: this image's head features at "
-             f"{report['size'][1]}x{report['size'][0]} LR ({report['positions']:,} positions), {report['groups']} groups, "
+             f"{report['size'][1]}x{report['size'][0]} LR ({report['positions']:,} positions), "
+             f"{report['groups']} groups, "
              f"W = {report['window']}."]
     if report.get("region"):
         lines.append(report["region"])

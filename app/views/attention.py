@@ -88,7 +88,8 @@ def contributions_figure(trace: Trace, position: int, log: bool = False) -> go.F
                           (y, x), log=log, colorbar_title="w·|v|")
 
 
-def dense_maps_figure(trace: Trace, position: int, query: tuple[int, int] | None = None, log: bool = False) -> go.Figure:
+def dense_maps_figure(trace: Trace, position: int, query: tuple[int, int] | None = None,
+                      log: bool = False) -> go.Figure:
     """Dense NLA: the attention map of this query at each layer (own N x N softmax), one colour scale."""
     qy, qx = divmod(position, trace.lr_size[1])
     maps = [trace.as_map(trace.attention_row(g, position)).numpy() for g in range(len(trace.groups))]

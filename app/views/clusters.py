@@ -63,7 +63,8 @@ def projection_figure(points: np.ndarray, codes: np.ndarray, centroids: np.ndarr
     fig.add_trace(go.Scatter(x=centroids[:, 0], y=centroids[:, 1], mode="markers", name="centroids",
                              marker=dict(symbol="x", color=cc, size=sizes, line=dict(width=1, color="black")),
                              customdata=np.arange(k), hovertemplate="centroid %{customdata}<extra></extra>"))
-    fig.update_layout(title=f"Match embeddings (normalised) and centroids<br><sup>{note}</sup>", height=520, showlegend=True,
+    fig.update_layout(title=f"Match embeddings (normalised) and centroids<br><sup>{note}</sup>", height=520,
+                      showlegend=True,
                       margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.12))
     return fig
 

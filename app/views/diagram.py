@@ -36,7 +36,8 @@ def diagram_svg() -> str:
              'style="max-width:980px;background:white">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#445"/></marker></defs>',
-             _text(10, 22, "Learnable Sparse Pattern (LSP): computed once per forward pass, in group 1", 15, weight="bold")]
+             _text(10, 22, "Learnable Sparse Pattern (LSP): computed once per forward pass, in group 1", 15,
+                   weight="bold")]
     # toy feature map
     cell = 20
     ox, oy = 20, 50
@@ -49,7 +50,8 @@ def diagram_svg() -> str:
     parts.append(_arrow(150, 90, 173, 90))
     parts.append(_box(175, 55, 200, 70, ["match embedding (3x3 conv)", "key: L2-normalised", "query: raw"]))
     parts.append(_arrow(375, 90, 390, 90))
-    parts.append(_box(392, 55, 180, 70, ["nearest of K centroids", "(cosine; k-means, EMA", "updates in training only)"]))
+    parts.append(_box(392, 55, 180, 70,
+                      ["nearest of K centroids", "(cosine; k-means, EMA", "updates in training only)"]))
     parts.append(_arrow(572, 90, 590, 90))
     # sorted sequence with windows
     seq = sorted((k, i) for i, k in enumerate(k for row in TOY for k in row))
@@ -69,7 +71,8 @@ def diagram_svg() -> str:
     for a in range(nwin):
         for b in range(nwin):
             fill = "#2a788e" if abs(a - b) <= 1 else "#eef"
-            parts.append(f'<rect x="{bx + b * bs}" y="{by + a * bs}" width="{bs - 2}" height="{bs - 2}" fill="{fill}"/>')
+            parts.append(f'<rect x="{bx + b * bs}" y="{by + a * bs}" width="{bs - 2}" height="{bs - 2}" '
+                         f'fill="{fill}"/>')
     parts.append(_text(bx + nwin * bs + 12, by + 20, "each window's queries attend to", 12))
     parts.append(_text(bx + nwin * bs + 12, by + 36, "its own and both neighbouring", 12))
     parts.append(_text(bx + nwin * bs + 12, by + 52, "windows: 3W keys, softmax of", 12))

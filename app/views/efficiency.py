@@ -11,11 +11,13 @@ def timing_figure(report: dict) -> go.Figure:
     secs = [report["results"][n]["seconds"] * 1000 for n in names]
     runs = [report["results"][n]["runs"] for n in names]
     colours = {"Dense": "#c44e52", "LSP in": "#dd8452", "LCoA": "#4c72b0"}
-    fig = go.Figure(go.Bar(y=names, x=secs, orientation="h", text=[f"{s:.1f} ms (median of {r})" for s, r in zip(secs, runs)],
-                           textposition="auto",
-                           marker_color=[next((c for k, c in colours.items() if n.startswith(k)), "grey") for n in names]))
+    labels = [f"{s:.1f} ms (median of {r})" for s, r in zip(secs, runs)]
+    bar_colours = [next((c for k, c in colours.items() if n.startswith(k)), "grey") for n in names]
+    fig = go.Figure(go.Bar(y=names, x=secs, orientation="h", text=labels, textposition="auto",
+                           marker_color=bar_colours))
     h, w = report["size"]
-    title = f"Non-local time per forward pass at {w}x{h} LR ({report['positions']:,} positions), {report['groups']} groups"
+    title = (f"Non-local time per forward pass at {w}x{h} LR ({report['positions']:,} positions), "
+             f"{report['groups']} groups")
     if "saving" in report:
         title += f": LCoA saves {report['saving']:.0%} vs dense"
     fig.update_layout(title=title, xaxis_title="milliseconds (median)", height=300,

@@ -47,7 +47,8 @@ def band_figure(pattern: PatternTrace, matrix: torch.Tensor, edges: torch.Tensor
     fig.update_yaxes(autorange="reversed", title="query (sorted by cluster)", row=2, col=1)
     fig.update_xaxes(title="key (sorted by cluster)", row=2, col=1)
     fig.update_layout(title=f"Sparse attention, cluster-sorted, sorted positions {lo}..{hi - 1} of N = {pattern.n}"
-                            f"<br><sup>W = {w}, {pattern.num_windows} windows; {res}; computed once, used by every group</sup>",
+                            f"<br><sup>W = {w}, {pattern.num_windows} windows; {res}; "
+                            "computed once, used by every group</sup>",
                       height=640, margin=dict(l=60, r=20, t=70, b=50))
     return fig
 

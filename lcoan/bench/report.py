@@ -185,7 +185,8 @@ def markdown(record: RunRecord) -> str:
                              "time of its memory-profiled call (`torch.profiler`), by operator group:", ""] + profile
         net = select(rows, measure="network", device=device, preset=name)
         if net:
-            sections += ["", f"Whole network forward, {name} preset x{cfg.scale}, {device}: non-local part vs the rest (ms). "
+            sections += ["", f"Whole network forward, {name} preset x{cfg.scale}, {device}: non-local part vs the "
+                         "rest (ms). "
                          "Whole forward and non-local part timed in one round robin, rest = whole - non-local; "
                          "`none` is the same backbone without attention, i.e. the rest measured alone.",
                          "", "| LR size | kind | whole forward | non-local | rest | non-local share |",
@@ -222,7 +223,8 @@ def bars(rows: list[dict]) -> list[str]:
         verdict = "n/a" if r is None else ("met" if r <= bar else "MISSED")
         lines.append(f"- {text} <= {bar} ({level}): {fmt(r, 3)}, {verdict}")
     size = max(r["height"] for r in select(cur, kind="dense"))
-    coa, dense = lookup(cur, "peak_mib", kind="lsp+coa", height=size), lookup(cur, "peak_mib", kind="dense", height=size)
+    coa = lookup(cur, "peak_mib", kind="lsp+coa", height=size)
+    dense = lookup(cur, "peak_mib", kind="dense", height=size)
     naive = lookup(cur, "peak_mib", kind="dense-naive", height=size) or 2 * (size * size) ** 2 * 4 / 2**20
     for name, ref in (("dense (SDPA)", dense), ("dense-naive (classic NLA)", naive)):
         r = ratio(coa, ref)
