@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,17 @@ def test_loads_small_with_card_and_matching_config(folder: Path):
         for name, result in json.loads((folder / "eval.json").read_text()).items():
             m = result["mean"]
             assert f"{m['psnr']:.2f} / {m['ssim']:.4f}" in card, name
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=NAMES)
+def test_ships_a_manifest_that_matches_its_files(folder: Path):
+    """SHA256SUMS covers the weights and the config, and load() checks it (no 'no manifest' warning)."""
+    from lcoan.checkpoint import check_manifest
+
+    assert check_manifest(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lcoan.load(folder)
 
 
 def reproduce(folder: Path, bench: str, images: int | None) -> None:
