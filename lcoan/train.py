@@ -67,8 +67,9 @@ def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = N
     """Linear warm-up over ``warmup`` steps (from lr / warmup to lr), then cosine decay to ``min_lr``
     at ``iters``: torch's LinearLR then CosineAnnealingLR. The optimizer's lr is the one for ``step``.
 
-    ``state``: a saved ``state_dict()`` to continue from (bit-exact); without one, a run at ``step``
-    > 0 (a resume state written before the scheduler was saved) is rebuilt by stepping from 0.
+    ``state``: a saved ``state_dict()`` to continue from (bit-exact). Without one (a resume state written
+    before the scheduler was saved), or when it describes another schedule (the run was resumed with
+    other --iters, --lr, --min-lr or --warmup), the schedule of these options is replayed to ``step``.
     """
     for group in optim.param_groups:  # the base lr: a resumed optimizer holds the last step's lr
         group["initial_lr"] = group["lr"] = opts.lr
@@ -78,7 +79,7 @@ def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = N
         sched: LRScheduler = SequentialLR(optim, [warm, cosine], milestones=[opts.warmup])
     else:
         sched = cosine
-    if state is not None:
+    if state is not None and same_schedule(state, sched.state_dict()):
         sched.load_state_dict(state)
         for group, lr in zip(optim.param_groups, sched.get_last_lr()):
             group["lr"] = lr
@@ -88,6 +89,16 @@ def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = N
             for _ in range(step):
                 sched.step()
     return sched
+
+
+def same_schedule(a: dict, b: dict) -> bool:
+    """Whether two scheduler state_dicts describe the same schedule (their positions in it aside)."""
+    position = {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial"}
+
+    def shape(state: dict) -> dict:
+        return {k: [shape(x) for x in v] if k == "_schedulers" else v for k, v in state.items() if k not in position}
+
+    return shape(a) == shape(b)
 
 
 def pick_device(name: str) -> torch.device:

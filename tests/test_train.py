@@ -72,6 +72,27 @@ def test_schedule_warms_up_then_decays_to_min(warmup):
     assert schedule_lrs(opts, 100, cut=5) == lrs and schedule_lrs(opts, 100, cut=60) == lrs
 
 
+def test_schedule_resumed_with_other_options_follows_the_new_ones():
+    """A run resumed with a longer --iters (its saved scheduler describes the old schedule) continues on
+    the schedule of the options it runs with, as the closed form says."""
+    import torch
+
+    old = Options(out=Path("."), iters=50, batch=1, patch=8, lr=1e-3, min_lr=1e-5, warmup=5, val_every=10,
+                  save_every=10, val_hr_size=32, seed=0)
+    new = Options(**{**old.__dict__, "iters": 80})
+    optim = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=old.lr)
+    sched = schedule(optim, old)
+    for _ in range(30):
+        optim.step()
+        sched.step()
+    saved = json.loads(json.dumps(sched.state_dict()))
+    resumed = schedule(optim, new, state=saved, step=30)
+    for step in range(30, 80):
+        assert optim.param_groups[0]["lr"] == pytest.approx(closed_form_lr(step, new), rel=1e-12), step
+        optim.step()
+        resumed.step()
+
+
 def test_schedule_without_saved_state_is_rebuilt_from_the_step():
     """Resume states written before the scheduler was saved: stepping a fresh one to the step gives
     the lr an uninterrupted run has there, whatever lr the loaded optimizer held."""
