@@ -208,8 +208,12 @@ def once_line(rows: list[dict]) -> str:
     once = [r for r in rows if r["measure"] == "nonlocal" and r["repeats"] == 1]
     if not once:
         return "Every case was timed at least twice (column `repeats` of results.csv)."
-    cases = ", ".join(f"{r['device']} {r['preset']} {r['kind']} {r['height']}x{r['width']} "
-                      f"({r['time_ms'] / r['groups'] / 1e3:.1f} s per group)" for r in once)
+    def timing(r: dict) -> str:
+        if r["groups_timed"] < r["groups"]:
+            return f"{r['time_ms'] / r['groups'] / 1e3:.1f} s per group, one of {r['groups']} timed"
+        return f"{r['time_ms'] / 1e3:.1f} s for all {r['groups']} groups"
+    cases = ", ".join(f"{r['device']} {r['preset']} {r['kind']} {r['height']}x{r['width']} ({timing(r)})"
+                      for r in once)
     return f"Timed by one call only (a call of 30 s or more; column `repeats` of results.csv): {cases}."
 
 
