@@ -45,7 +45,7 @@ def drive(page, url: str, picture: Path, shots: Path | None = None, steps: int |
     texts["knobs"] = wait_text(page, "#experiments-knobs-info", "Recall: share")
     shot("knobs", "#experiments-knobs-block")
     page.click("#experiments-ablation-run")
-    texts["ablation"] = wait_text(page, "#experiments-ablation-info", "attention branch off costs")
+    texts["ablation"] = wait_text(page, "#experiments-ablation-info", "attention branch off, PSNR")
     shot("ablation", "#experiments-ablation-block")
     if steps is not None:
         page.fill("#experiments-lam-steps input[type=number]", str(steps))

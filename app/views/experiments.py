@@ -104,8 +104,10 @@ def describe_ablation(results: dict[str, Ablation], note: str) -> str:
     lines = [note]
     for kind, r in results.items():
         share = float((r.diff >= 0.5).mean())
-        lines.append(f"**{NAMES[kind]}**: switching the attention branch off costs **{r.drop:+.3f} dB** "
-                     f"({r.psnr_on:.2f} → {r.psnr_off:.2f}); mean change {r.diff.mean():.3f} levels, largest "
+        verdict = f"attention adds **{r.drop:.3f} dB**" if r.drop >= 0 else \
+            f"attention costs **{-r.drop:.3f} dB** here (better without it)"
+        lines.append(f"**{NAMES[kind]}**: with the attention branch off, PSNR {r.psnr_on:.2f} → {r.psnr_off:.2f} dB: "
+                     f"{verdict}; mean change {r.diff.mean():.3f} levels, largest "
                      f"{r.diff.max():.2f}, {share:.1%} of pixels change by half a level or more "
                      "(a visible rounding step).")
     lines.append("The branch off = the same weights with the attention output scaled by 0 (`attn_res_scale = 0`), "
