@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lcoan.config import preset  # noqa: E402
-from lcoan.machine import describe, load_average  # noqa: E402
-from lcoan.network import LCoAN  # noqa: E402
-from lcoan.timing import medians, round_robin, seconds_of  # noqa: E402
+from lcoan.config import preset
+from lcoan.machine import describe, load_average
+from lcoan.network import LCoAN
+from lcoan.timing import medians, round_robin, seconds_of
 
 
 def main() -> int:
@@ -38,7 +36,7 @@ def main() -> int:
     with torch.inference_mode():
         for size in args.sizes:
             x = torch.rand(1, 3, size, size)
-            fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+            fns = {k: (lambda m=m, x=x: m(x)) for k, m in models.items()}
             for fn in fns.values():
                 seconds_of(fn)  # warm-up
             med = {k: 1000 * s for k, s in medians(round_robin(fns, args.repeats)).items()}

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -59,9 +57,12 @@ def main() -> None:
         size = f"{im.width}x{im.height}"
     print(f"image {args.image} ({size}), x{args.scale}, region {args.region}, threads {settings.threads}", flush=True)
     first = "first call"
-    _, _, _, choice = timed(first, "/clusters (LCoAN trace + overlay + sizes)", **common, opacity=0.6, api_name="/clusters")
-    timed(first, "/cluster_projection PCA", **common, method="pca", cluster=choice["value"], api_name="/cluster_projection")
-    timed(first, "/attention (dense trace + recall over 256 queries)", **common, y=10, x=10, log=False, api_name="/attention")
+    _, _, _, choice = timed(first, "/clusters (LCoAN trace + overlay + sizes)", **common, opacity=0.6,
+                            api_name="/clusters")
+    timed(first, "/cluster_projection PCA", **common, method="pca", cluster=choice["value"],
+          api_name="/cluster_projection")
+    timed(first, "/attention (dense trace + recall over 256 queries)", **common, y=10, x=10, log=False,
+          api_name="/attention")
     timed(first, "/similarity_band whole matrix", **common, span=0, start=0, api_name="/similarity_band")
     timed(first, "/similarity_layers (sampled maps + redundancy)", **common, api_name="/similarity_layers")
     cached = "interaction (cached)"
@@ -74,7 +75,8 @@ def main() -> None:
         timed(cached, f"/attention query ({y}, {x})", 1, **common, y=y, x=x, log=False, api_name="/attention")
     timed(cached, "/attention, log colour scale", 3, **common, y=64, x=64, log=True, api_name="/attention")
     timed(cached, "/similarity_band zoom: 1 window", 3, **common, span=-1, start=2000, api_name="/similarity_band")
-    timed(cached, "/similarity_band zoom: 128 positions", 3, **common, span=128, start=5000, api_name="/similarity_band")
+    timed(cached, "/similarity_band zoom: 128 positions", 3, **common, span=128, start=5000,
+          api_name="/similarity_band")
     timed(cached, "/similarity_layers again", 3, **common, api_name="/similarity_layers")
 
     print("\n| kind | call | seconds (median) | calls |\n|---|---|---|---|")
