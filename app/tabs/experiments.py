@@ -175,6 +175,8 @@ def build(service, shared: Shared) -> None:
 
     @reported(4, status=0)
     def show_patch(img, sc, y, x, sz):
+        if not file_path(img):  # picture cleared: nothing to preview, nothing to complain about
+            return "", None, gr.skip(), gr.skip()
         pair = exps.pair(file_path(img), sc, LAM_SIDE)
         box = exps.patch(pair, y, x, sz)
         return "", crop_preview(pair, box), box.top, box.left
