@@ -6,7 +6,8 @@ import csv
 import pytest
 import torch
 
-from lcoan.bench import COLUMNS, KINDS, NETWORK_KINDS, build_models, dense_block, main, nonlocal_part, peak_bytes
+from lcoan.bench import COLUMNS, KINDS, NETWORK_KINDS, build_models, dense_block, nonlocal_part, peak_bytes
+from lcoan.bench.cli import main
 from lcoan.bench.report import BEGIN, END, slope
 
 

@@ -38,13 +38,5 @@ from .workload import (
     nonlocal_part,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lcoan.bench``: see :func:`lcoan.bench.cli.main`."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)
-
-
 __all__ = ["COLUMNS", "KINDS", "NETWORK_KINDS", "Options", "RunRecord", "build_models", "dense_block",
-           "kind_config", "main", "nonlocal_part", "peak_bytes"]
+           "kind_config", "nonlocal_part", "peak_bytes"]

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import torch
 
-from . import __doc__ as PACKAGE_DOC
 from .measure import run
 from .record import Options
+
+DESCRIPTION = """Efficiency benchmark of the non-local part: LCoAN (lsp+coa) against the LSP-only ablation
+(lsp) and dense non-local attention (dense: torch SDPA; dense-naive: matmul, softmax, matmul).
+What is timed and how: the docstring of lcoan.bench and benchmarks/README.md."""
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
     """Command-line arguments -> the run's :class:`Options`."""
-    p = argparse.ArgumentParser(prog="python -m lcoan.bench", description=PACKAGE_DOC.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m lcoan.bench", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny preset and sizes, two repeats (seconds; for tests)")
     p.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for results.csv, nonlocal_time.png")
