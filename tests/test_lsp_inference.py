@@ -13,7 +13,6 @@ from lcoan.attention.windows import (
     inverse_permutation,
     mask_slots_,
     pad_to_windows,
-    slot_bias,
     softmax_,
     sorted_framed,
     with_neighbours,
@@ -43,11 +42,13 @@ def test_framed_buffer_is_the_training_layout(n, window):
 
 
 @pytest.mark.parametrize("n,window", [(1, 4), (7, 4), (8, 4), (9, 4), (35, 8), (50, 7)])
-def test_mask_slots_marks_the_slot_bias_slots(n, window):
+def test_mask_slots_marks_the_invalid_key_slots(n, window):
     w = windows.effective_window(n, window)
     nw = windows.num_windows(n, w)
     masked = mask_slots_(torch.zeros(2, nw, w, 3 * w), n)
-    assert torch.equal(masked, slot_bias(n, w).expand(nw, w, 3 * w).expand(2, -1, -1, -1))
+    _, valid = windows.key_slots(n, w)
+    expected = torch.zeros(nw, w, 3 * w).masked_fill_(~valid[:, None, :], float("-inf"))
+    assert torch.equal(masked, expected.expand(2, -1, -1, -1))
 
 
 def test_inverse_permutation_and_inplace_softmax():

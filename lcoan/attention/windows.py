@@ -47,12 +47,6 @@ def key_slots(n: int, window: int, device: torch.device | None = None) -> tuple[
     return pos.clamp(0, n - 1), valid
 
 
-def slot_bias(n: int, window: int, device: torch.device | None = None) -> Tensor:
-    """(nW, 1, 3W) additive score bias: 0 for real key slots, -inf off the ends and on tail padding."""
-    _, valid = key_slots(n, window, device=device)
-    return torch.zeros(valid.shape, device=device).masked_fill_(~valid, float("-inf"))[:, None, :]
-
-
 def inverse_permutation(order: Tensor) -> Tensor:
     """(..., N) permutations -> their inverses, by one scatter instead of a second sort."""
     ramp = torch.arange(order.shape[-1], device=order.device).expand_as(order)
