@@ -2,6 +2,8 @@
 and the attention ablation map."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,24 @@ def test_window_sweep_on_a_small_image():
     assert first is sweep.points[0]
     two = window_sweep(model, lr, hr, windows=(16,), rounds=2, queries=32, repeats=1)
     assert two.rounds == 2 and not any(p.trained for p in two.points)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "lcoan-s-x2"
+
+
+@pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped lcoan-s-x2 checkpoint")
+def test_shipped_model_with_window_n_equals_dense_over_its_embeddings():
+    model = lcoan.load(SHIPPED).eval()
+    lr, hr = pair(56)  # 28 x 28 LR: N = 784 > the trained W = 384
+    x = lcoan.inference.to_tensor(lr)
+    with torch.no_grad():
+        wide = with_window(model, 784).eval()
+        sr, trace = wide.forward_with_trace(x)
+        reference = dense_pattern_forward(model, x)
+    pat = trace.patterns[0]
+    for g in trace.groups:
+        dense = dense_attention(pat.query[None], pat.key[None], g.value[None])[0]
+        torch.testing.assert_close(g.attention_out, dense, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(sr, reference, atol=1e-5, rtol=1e-4)
+    assert restore_psnr(wide, lr, hr, 2)[0] == pytest.approx(
+        restore_psnr(lambda t: dense_pattern_forward(model, t), lr, hr, 2)[0], abs=1e-3)
