@@ -43,7 +43,7 @@ from .resume import (
     save_resume,
     write_run_info,
 )
-from .train_log import describe_machines, machine_segments, plot_log, read_log, update_sessions, write_log
+from .train_log import describe_machines, machine_segments, plot_log, read_log, write_log
 
 
 @dataclass
@@ -326,7 +326,7 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
     model.train()
     bar = tqdm(total=opts.iters, initial=step, desc=opts.out.name, disable=not proc.main, dynamic_ncols=True)
     losses: list[float] = []
-    started, wall_start, run_steps, last_save = time.time(), round(time.time()), 0, time.time()
+    started, wall_start, run_steps, last_save = time.time(), round(time.time(), 1), 0, time.time()
     while step < opts.iters:
         lr_now = optim.param_groups[0]["lr"]
         lr_batch, hr_batch = data.sampler.sample(opts.batch)
@@ -355,9 +355,9 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
             meta["segments"] = machine_segments(start.segments, here, start.step, step,
                                                 train_seconds - start.train_seconds, meta["command"])
             meta["machine"] = describe_machines(meta["segments"], here)
-            meta["sessions"] = update_sessions(start.sessions, {
+            meta["sessions"] = [*start.sessions, {  # earlier processes' sessions, then this process's
                 "host": host_id(), "machine": here, "first_step": start.step, "last_step": step,
-                "started": wall_start, "ended": round(now)})
+                "started": wall_start, "ended": round(now, 1)}]
             save_resume(resume_path, model, optim, step, data.gen,
                         dict(meta, train_seconds=train_seconds, scheduler=sched.state_dict()))
             write_run_info(opts.out, dict(meta, step=step, train_seconds=round(train_seconds), iters=opts.iters))

@@ -83,17 +83,6 @@ def describe_machines(segments: list[dict], fallback: str) -> str:
                      for seg in segments)
 
 
-def update_sessions(previous: list[dict], session: dict[str, Any]) -> list[dict]:
-    """``previous`` with this process's ``session`` (host, machine, first/last step, started/ended)
-    added, or replaced when it is already the last entry (the same process saving again)."""
-    out = [dict(s) for s in previous]
-    if out and out[-1].get("started") == session["started"] and out[-1].get("host") == session["host"]:
-        out[-1] = dict(session)
-    else:
-        out.append(dict(session))
-    return out
-
-
 def overlapping(session: dict[str, Any], others: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sessions of ``others`` on the same host and machine as ``session`` whose time spans overlap it."""
     if "started" not in session:

@@ -234,6 +234,11 @@ def test_resumed_run_keeps_earlier_machine_segments(tmp_path):
     info = lcoan.checkpoint.load_info(tmp_path / "ck")
     assert len(info["segments"]) == 1 and info["segments"][0]["last_step"] == 4
     assert info["machine"] == info["segments"][0]["machine"]
+    assert info["segments"][0]["command"] == info["command"]  # the command of the process that ran it last
+    # one session per process, never merged: what a report needs to tell whether runs overlapped
+    first, second = info["sessions"]
+    assert (first["first_step"], first["last_step"], second["first_step"], second["last_step"]) == (0, 2, 2, 4)
+    assert first["host"] == second["host"] and first["started"] <= first["ended"] <= second["started"]
 
 
 def free_port() -> int:
