@@ -136,3 +136,29 @@ def test_layer_redundancy_is_the_mean_per_query_js_and_pearson():
                        for i in range(5)]
             assert float(corr[a, b]) == pytest.approx(1.0 if a == b else float(np.mean(pearson)), abs=1e-5)
             assert float(js[a, b]) == pytest.approx(float(js_divergence(rows[a], rows[b]).mean()), abs=1e-6)
+
+
+def test_memo_computes_a_key_once_under_concurrency_and_respects_a_bounded_store():
+    import threading
+    import time as _time
+
+    from app.inspect.memo import Memo
+    from app.service import LRUCache
+    calls = []
+
+    def slow():
+        calls.append(1)
+        _time.sleep(0.2)
+        return "value"
+
+    memo = Memo()
+    threads = [threading.Thread(target=memo.get, args=("k", slow)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and memo.peek("k") == "value" and memo.peek("other") is None
+    bounded = Memo(LRUCache(capacity=1))
+    bounded.get("a", lambda: 1)
+    bounded.get("b", lambda: 2)
+    assert bounded.peek("a") is None and bounded.get("a", lambda: 3) == 3  # evicted, computed again

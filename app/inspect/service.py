@@ -8,7 +8,6 @@ models' state (eval mode, inference only). Large inputs are traced on a region o
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +18,12 @@ from torch import Tensor
 
 from lcoan.inference import to_tensor
 from lcoan.io import ImageError, load_image
+from lcoan.timing import timed_call
 from lcoan.trace import Trace
 
 from ..service import LRUCache, ModelEntry, ModelService, ServiceError, image_key
 from .inspection import Inspection
+from .memo import Memo
 from .projection import check_method, project
 from .region import MAX_POSITIONS, Region, choose_region, extract_region
 from .stats import layer_redundancy
@@ -40,8 +41,7 @@ class InspectService:
         self.models = models
         self.max_positions = max_positions
         self.cache = LRUCache(capacity=capacity)
-        self._locks: dict[Any, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._memo = Memo(self.cache)
 
     def scales(self) -> list[int]:
         return self.models.scales()
@@ -63,19 +63,7 @@ class InspectService:
         scale = int(scale)
         region = choose_region(rgb.shape[0], rgb.shape[1], mode, self.max_positions)
         key = (image_key(rgb), scale, region)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        with self._locks_guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # one trace per key even when several views ask at once
-            hit = self.cache.get(key)
-            if hit is None:
-                hit = self._trace(rgb, scale, region)
-                self.cache.put(key, hit)
-        with self._locks_guard:
-            self._locks.pop(key, None)
-        return hit
+        return self._memo.get(key, lambda: self._trace(rgb, scale, region))  # one trace per key at once
 
     def _trace(self, rgb: np.ndarray, scale: int, region: Region) -> Inspection:
         entry = self.models.get("lcoan", scale)
@@ -86,11 +74,9 @@ class InspectService:
         seconds: dict[str, float] = {}
         labels = {"lcoan": entry.label}
 
+        @torch.inference_mode()
         def run(e: ModelEntry, kind: str) -> Trace:
-            t = time.perf_counter()
-            with torch.inference_mode():
-                _, trace = e.model.forward_with_trace(x)
-            seconds[kind] = time.perf_counter() - t
+            (_, trace), seconds[kind] = timed_call(lambda: e.model.forward_with_trace(x))
             return trace
 
         dense = None
