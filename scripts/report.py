@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -91,6 +92,14 @@ def history_lines(info: dict) -> str:
             rows.append(f"  {i}. {stage.get('iterations')} iterations, {hours:.2f} h on "
                         f"{stage.get('machine', 'an unrecorded machine')}:\n     `{stage.get('command')}`")
     return "\n".join(rows)
+
+
+def carry_blocks(old: str, new: str) -> str:
+    """``new`` card text with the generated blocks of the ``old`` card carried over (e.g. the
+    ``attention`` block that scripts/attention_card.py splices in), so rewriting a card keeps them."""
+    for name, content in re.findall(r"<!-- (\S+):start -->\n(.*?)\n<!-- \1:end -->", old, flags=re.S):
+        new = blocks.splice_text(new, name, content)
+    return new
 
 
 def run_key(stage: dict) -> str:
@@ -335,8 +344,10 @@ def main() -> int:
     for folder, (cfg, params) in cards.items():  # after all evaluations: each card lists its peers
         peers = {n: r for n, r in results.items() if n != folder.name and infos[n]["config"]["scale"] == cfg.scale}
         shared = shared_devices(checkpoint.training_stages(infos[folder.name]), sessions)
-        (folder / "README.md").write_text(card(folder.name, infos[folder.name], cfg, params, results[folder.name],
-                                               bicubic[cfg.scale], peers, shared))
+        path = folder / "README.md"
+        text = card(folder.name, infos[folder.name], cfg, params, results[folder.name], bicubic[cfg.scale], peers,
+                    shared)
+        path.write_text(carry_blocks(path.read_text() if path.exists() else "", text))
     training_curves(ROOT / "docs" / "training_curves.png")
     section = readme_section(results, bicubic, infos)
     blocks.splice(ROOT / "README.md", "results", section, append=False)

@@ -77,3 +77,12 @@ def test_each_machine_of_a_stage_gets_its_own_command():
     text = report.history_lines(old)  # recorded before segments had commands: only the last one is known
     assert "steps 0-800, 1.00 h on 2-core CPU: command not recorded" in text
     assert "--device cuda`" in text
+
+
+def test_rewriting_a_card_keeps_the_blocks_other_generators_spliced_in():
+    from lcoan.blocks import splice_text
+
+    old = splice_text("# x\n\nold card text\n", "attention", "### Does the network use its attention?\n\n| a |")
+    new = report.carry_blocks(old, "# x\n\nnew card text\n")
+    assert "new card text" in new and "old card text" not in new
+    assert "<!-- attention:start -->\n### Does the network use its attention?\n\n| a |\n<!-- attention:end -->" in new
