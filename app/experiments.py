@@ -22,7 +22,7 @@ import numpy as np
 from lcoan.degrade import degrade
 from lcoan.inference import to_tensor
 from lcoan.knobs import Ablation, Sweep, ablation, window_sweep
-from lcoan.lam import STEPS, Attribution, Box, attribute
+from lcoan.lam import STEPS, Attribution, Box, attribute, mass_outside, receptive_radius
 from lcoan.trace_io import trace_bytes
 
 from .compare import load_input
@@ -170,6 +170,13 @@ class ExperimentService:
         if not out:
             raise ServiceError(f"no checkpoint of {', '.join(kinds)} for x{pair.scale}")
         return pair, out
+
+    def beyond_reach(self, results: dict[str, Attribution], scale: int) -> tuple[dict[str, float], int]:
+        """Per model, the share of its attribution farther from the patch than any convolution of
+        the backbone reaches (:func:`lcoan.lam.receptive_radius`), and that radius in LR pixels."""
+        cfg = self.model(next(iter(results)), scale).cfg
+        radius = receptive_radius(cfg.num_groups, cfg.num_blocks, scale)
+        return {k: mass_outside(r.magnitude, r.box, scale, radius) for k, r in results.items()}, radius
 
     # ------------------------------------------------------------------ trace
     def trace_file(self, image: Any, scale: Any, kind: str = "lcoan", region: str = "downscale",

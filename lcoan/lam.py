@@ -161,6 +161,18 @@ def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Box, steps: int
                        steps=steps, sigma_max=sigma_max, seconds=time.perf_counter() - start)
 
 
+def mass_outside(magnitude: np.ndarray, box: Box, scale: int, radius: int) -> float:
+    """Share of an (h, w) attribution magnitude map lying more than ``radius`` LR pixels (Chebyshev)
+    from the LR footprint of the output patch ``box`` (SR pixels at ``scale``)."""
+    h, w = magnitude.shape
+    y0, x0 = box.top // scale - radius, box.left // scale - radius
+    y1, x1 = (box.top + box.size - 1) // scale + radius + 1, (box.left + box.size - 1) // scale + radius + 1
+    far = np.ones((h, w), dtype=bool)
+    far[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
+    total = float(magnitude.astype(np.float64).sum())
+    return float(magnitude[far].astype(np.float64).sum() / total) if total > 0 else 0.0
+
+
 def receptive_radius(num_groups: int, num_blocks: int, scale: int) -> int:
     """LR pixels an output pixel of a network WITHOUT attention can depend on, in each direction:
     one 3x3 conv per head / block conv / group conv / body conv / upsampler step at LR, the last

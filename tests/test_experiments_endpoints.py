@@ -63,6 +63,7 @@ def test_attribution_with_defaults(app):
     assert set(report["models"]) == {"lcoan", "dense", "none"}
     assert all(Image.open(p).size == tuple(report["lr_size"]) for p in pngs)
     assert all(0 <= m["diffusion_index"] <= 100 for m in report["models"].values())
+    assert report["models"]["none"]["beyond_conv_reach"] == 0.0  # no attention: nothing beyond the convs' reach
 
 
 def test_trace_with_defaults(app):

@@ -6,7 +6,7 @@ import torch
 
 import lcoan
 from lcoan.inference import to_tensor
-from lcoan.lam import Box, attribute, blur, blur_path, diffusion_index, gini, receptive_radius
+from lcoan.lam import Box, attribute, blur, blur_path, diffusion_index, gini, mass_outside, receptive_radius
 from tests.tiny_checkpoints import textured
 
 
@@ -50,6 +50,9 @@ def test_a_network_without_attention_has_a_bounded_receptive_field():
     # dense attention reaches the whole image
     dense = attribute(tiny("dense"), x, box, steps=2, batch=2).magnitude
     assert dense[outside].max() > 0
+    radius = receptive_radius(3, 1, 2)
+    assert mass_outside(none, box, 2, radius) == 0.0 < mass_outside(dense, box, 2, radius) < 1.0
+    assert mass_outside(np.ones((40, 40)), box, 2, 0) == 1 - 4 / 1600  # footprint: LR rows / cols 0..1
 
 
 def test_gini_and_diffusion_index():

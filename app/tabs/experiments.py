@@ -144,12 +144,12 @@ def build(service, shared: Shared) -> None:
         pair, results = exps.ablation(file_path(img), sc, sd)
         return "", views.ablation_figure(results), views.describe_ablation(results, pair.note)
 
-    def lam_outputs(pair: Pair, results: dict, chosen: list[str]) -> list:
+    def lam_outputs(pair: Pair, results: dict, chosen: list[str], outside: dict) -> list:
         imgs = []
         for k in LAM_KINDS:
             if k in results:
                 imgs.append(gr.Image(value=views.attribution_image(pair.lr, results[k], pair.scale, LAM_FACTOR),
-                                     label=views.attribution_caption(k, results[k])))
+                                     label=views.attribution_caption(k, results[k], outside.get(k))))
             else:
                 state = "running…" if k in chosen else "not chosen"
                 imgs.append(gr.Image(value=None, label=f"{views.NAMES[k]}: {state}"))
@@ -165,13 +165,14 @@ def build(service, shared: Shared) -> None:
             raise gr.Error("Choose at least one model.")
         done: dict = {}
         yield ("", crop_preview(pair, box), views.describe_attribution(done, pair.note, []),
-               *lam_outputs(pair, done, chosen))
+               *lam_outputs(pair, done, chosen, {}))
         for k in chosen:
             _, one = exps.attribution(path, sc, y, x, sz, n, (k,))
             done.update(one)
             missing = [c for c in chosen if c not in done and c in LAM_KINDS[:LAM_KINDS.index(k) + 1]]
-            yield ("", gr.skip(), views.describe_attribution(done, pair.note, missing),
-                   *lam_outputs(pair, done, chosen))
+            outside, radius = exps.beyond_reach(done, pair.scale)
+            yield ("", gr.skip(), views.describe_attribution(done, pair.note, missing, outside, radius),
+                   *lam_outputs(pair, done, chosen, outside))
 
     @reported(4, status=0)
     def show_patch(img, sc, y, x, sz):
@@ -239,9 +240,12 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
         files = [heat_png(service, f"{stem}_x{pair.scale}_{k}_lam", results[k].magnitude,
                           float(results[k].magnitude.max())) if k in results else None for k in LAM_KINDS]
         box = next(iter(results.values())).box
+        outside, radius = exps.beyond_reach(results, pair.scale)
         report = {"note": pair.note, "lr_size": list(pair.lr.shape[1::-1]),
                   "patch": {"row": box.top, "col": box.left, "size": box.size},
+                  "conv_reach_lr_px": radius,
                   "models": {k: {"diffusion_index": r.diffusion_index, "completeness_gap": r.gap, "sum": r.total,
+                                 "beyond_conv_reach": outside[k],
                                  "target_minus_baseline": r.target - r.baseline, "steps": r.steps, "seconds": r.seconds}
                              for k, r in results.items()}}
         return (*files, report)

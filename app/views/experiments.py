@@ -115,14 +115,20 @@ def describe_ablation(results: dict[str, Ablation], note: str) -> str:
     return "  \n".join(lines)
 
 
+LOG_DECADES = 4  # the attribution images span 1e-4 .. 1 of each map's maximum, log scale
+
+
 def attribution_image(lr: np.ndarray, result: Attribution, scale: int, factor: int = 4) -> Image.Image:
-    """The LR crop dimmed, the attribution magnitude (normalised to its maximum) in 'inferno' on
-    top of it (alpha grows with the value), the output patch outlined in cyan (in LR pixels)."""
+    """The LR crop dimmed, the attribution magnitude in 'inferno' on top of it on a log scale
+    (``LOG_DECADES`` decades below the map's maximum; exact zeros stay the dimmed picture), the
+    output patch outlined in cyan. The log scale shows the faint long-range tail of attention."""
     mag = result.magnitude
-    norm = mag / max(float(mag.max()), 1e-30)
+    with np.errstate(divide="ignore"):
+        level = np.log10(mag / max(float(mag.max()), 1e-30))
+    value = np.clip((level + LOG_DECADES) / LOG_DECADES, 0, 1)
     base = to_uint8(lr).astype(np.float32) * 0.35
-    heat = colormap(norm ** 0.5).astype(np.float32)
-    alpha = np.clip(norm ** 0.5 * 1.5, 0, 1)[..., None]
+    heat = colormap(value).astype(np.float32)
+    alpha = np.clip(value * 1.5, 0, 1)[..., None]
     out = enlarge(np.round(base * (1 - alpha) + heat * alpha).astype(np.uint8), factor)
     return pil(outline(out, result.box, scale, factor))
 
@@ -141,12 +147,13 @@ def outline(rgb: np.ndarray, box: Box, scale: int, factor: int) -> np.ndarray:
     return out
 
 
-def attribution_caption(kind: str, r: Attribution) -> str:
-    return (f"{NAMES[kind]}: DI {r.diffusion_index:.1f}, completeness gap {r.gap:.1%}, {r.steps} steps, "
-            f"{r.seconds:.1f} s")
+def attribution_caption(kind: str, r: Attribution, outside: float | None = None) -> str:
+    far = "" if outside is None else f", {outside:.1%} beyond a conv net's reach"
+    return f"{NAMES[kind]}: DI {r.diffusion_index:.1f}{far}, gap {r.gap:.1%}, {r.steps} steps, {r.seconds:.1f} s"
 
 
-def describe_attribution(results: dict[str, Attribution], note: str, missing: list[str]) -> str:
+def describe_attribution(results: dict[str, Attribution], note: str, missing: list[str],
+                         outside: dict[str, float] | None = None, radius: int | None = None) -> str:
     b = next(iter(results.values())).box if results else None
     lines = [note]
     if b is not None:
@@ -157,9 +164,13 @@ def describe_attribution(results: dict[str, Attribution], note: str, missing: li
     for kind, r in results.items():
         lines.append(f"**{NAMES[kind]}**: diffusion index **{r.diffusion_index:.1f}** (of 100; higher = draws on "
                      f"a wider area), completeness gap {r.gap:.1%} (attributions sum to {r.total:.3f} vs "
-                     f"D(input) − D(baseline) = {r.target - r.baseline:.3f}), {r.seconds:.1f} s.")
+                     f"D(input) − D(baseline) = {r.target - r.baseline:.3f}), {r.seconds:.1f} s."
+                     + ("" if not outside or kind not in outside else
+                        f" **{outside[kind]:.2%}** of its attribution lies more than {radius} LR px from the "
+                        "patch, where no convolution of this backbone reaches."))
     if missing:
         lines.append("Not run (no checkpoint at this scale): " + ", ".join(NAMES[k] for k in missing) + ".")
-    lines.append("LSP re-clusters along the path (cluster codes jump), so LCoAN's completeness gap can be larger; more "
+    lines.append(f"Colours: log scale, {LOG_DECADES} decades below each map's maximum. "
+                 "LSP re-clusters along the path (cluster codes jump), so LCoAN's completeness gap can be larger; more "
                  "steps shrink every gap and cost proportionally more time.")
     return "  \n".join(lines)
