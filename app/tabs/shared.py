@@ -60,10 +60,15 @@ class Shared:
         return cls(gr.State({"image": None, "name": None, "scale": default_scale}), default_scale)
 
     def link(self, image: gr.components.Component, scale: gr.components.Component | None = None,
-             tab: Any = None, fallback: str | None = None) -> None:
+             tab: Any = None, fallback: str | None = None, scale_set: gr.State | None = None) -> None:
         """Write ``image`` / ``scale`` changes to the state; on ``tab`` selection (default: the
         enclosing tab) set them from the state when they differ, or to ``fallback`` (a first example)
-        when neither the state nor the tab has a picture yet."""
+        when neither the state nor the tab has a picture yet.
+
+        ``scale_set`` (a ``gr.State`` holding a counter) is bumped when the scale is set from the state:
+        listen to ``scale.input`` plus ``scale_set.change`` rather than to ``scale.change``, which
+        in Gradio 6.31 kept firing after a programmatic update to x4 (an endless re-run, the
+        Shared-similarity "hang" of issue 15; tests/test_app_browser_flows.py)."""
         tab = gr.context.Context.block if tab is None else tab
 
         def remember(state: dict, img: Any, sc: Any = None) -> dict:
@@ -75,21 +80,27 @@ class Shared:
             return new
 
         inputs = [self.state, image] + ([scale] if scale is not None else [])
-        triggers = [image.change] + ([scale.change] if scale is not None else [])
+        triggers = [image.change] + ([scale.input if scale_set is not None else scale.change] if scale is not None else [])
         gr.on(triggers, remember, inputs=inputs, outputs=self.state, api_visibility="private",
               show_progress="hidden", concurrency_limit=None, concurrency_id="shared-state")
         if not isinstance(tab, gr.Tab):
             return
-        outputs = [image] + ([scale] if scale is not None else [])
+        outputs = [image] + ([scale] if scale is not None else []) + ([scale_set] if scale_set is not None else [])
+        if scale_set is not None:
+            inputs = [*inputs, scale_set]
 
-        def catch_up(state: dict, img: Any, sc: Any = None):
+        def catch_up(state: dict, img: Any, sc: Any = None, count: int | None = None):
             state = state or {}
             want_img = state.get("image") or (fallback if not img else None)
             new_img = want_img if want_img and want_img != file_path(img) else gr.skip()
             if scale is None:
                 return new_img
             want_sc = state.get("scale")
-            return new_img, (want_sc if want_sc is not None and want_sc != sc else gr.skip())
+            changed = want_sc is not None and want_sc != sc
+            new_sc = want_sc if changed else gr.skip()
+            if scale_set is None:
+                return new_img, new_sc
+            return new_img, new_sc, ((count or 0) + 1 if changed else gr.skip())
 
         tab.select(catch_up, inputs=inputs, outputs=outputs, api_visibility="private", show_progress="hidden",
                    concurrency_limit=None, concurrency_id="shared-state")

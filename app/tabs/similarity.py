@@ -34,9 +34,9 @@ def build(service, shared: Shared | None = None) -> None:
         span = gr.Dropdown(SPANS, value=0, label="Show", scale=1)
         start = gr.Slider(0, inspector.max_positions - 1, value=0, step=1, scale=3,
                           label="first sorted position of a zoomed view (clamped to the image's N)")
-    band_info = gr.Markdown()
+    band_info = gr.Markdown(elem_id="similarity-band-info")
     band = gr.Plot(label="Sparse attention matrix in cluster-sorted order (drag to zoom)")
-    layers_info = gr.Markdown()
+    layers_info = gr.Markdown(elem_id="similarity-layers-info")
     maps = gr.Plot(label="LCoAN's shared matrix and each dense layer's, on sampled positions")
     redundancy = gr.Plot(label="Dense layers: redundancy")
     data = gr.JSON(label="Redundancy data", visible=False)

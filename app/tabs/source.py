@@ -38,9 +38,10 @@ def example_images() -> list[tuple[str, str]]:
 @dataclass
 class Source:
     image: gr.Image
-    scale: gr.Dropdown
+    scale: gr.Radio
     region: gr.Radio
     inspecting: gr.Markdown
+    scale_set: gr.State  # bumped when the scale is set from the shared state (see Shared.link)
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -49,7 +50,7 @@ class Source:
     @property
     def triggers(self) -> list:
         """Events after which the tab's views must be recomputed."""
-        return [self.image.change, self.scale.change, self.region.change]
+        return [self.image.change, self.scale.input, self.scale_set.change, self.region.change]
 
 
 def traced_note(image: Any, region: str) -> str | None:
@@ -77,8 +78,10 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
         image = gr.Image(label="Low-resolution input (the model's input)", type="filepath",
                          sources=["upload", "clipboard"], height=220, scale=2, elem_id=f"{name}-source-image")
         with gr.Column(scale=1, min_width=220):
-            scale = gr.Dropdown([(f"x{s}", s) for s in scales], value=default,
-                                label="Scale (checkpoint)", interactive=bool(scales), elem_id=f"{name}-source-scale")
+            # a Radio, not a Dropdown: a Dropdown of int values set from the shared state kept firing
+            # .change in Gradio 6.31 (an endless re-run: the Shared-similarity "hang" of issue 15)
+            scale = gr.Radio([(f"x{s}", s) for s in scales], value=default,
+                             label="Scale (checkpoint)", interactive=bool(scales), elem_id=f"{name}-source-scale")
             region = gr.Radio(REGION_CHOICES, value="downscale",
                               label=f"Inputs above {MAX_POSITIONS:,} LR positions are traced on",
                               info="dense attention and per-query rows grow with N, so large inputs are reduced",
@@ -90,9 +93,9 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
     if pictures:
         gr.Examples([[p] for p, _ in pictures], inputs=[image], label="Examples", examples_per_page=8,
                     example_labels=[t for _, t in pictures])
-    source = Source(image, scale, region, inspecting)
+    source = Source(image, scale, region, inspecting, gr.State(0))
     if shared is not None:
-        shared.link(image, scale, fallback=pictures[0][0] if pictures else None)
+        shared.link(image, scale, fallback=pictures[0][0] if pictures else None, scale_set=source.scale_set)
 
     def line(img, sc, rg):
         return inspecting_line(img, sc, traced_note(img, rg) if img else None)
