@@ -35,6 +35,7 @@ LAM_SIDE = 64  # LR pixels a side for attribution
 MAX_SIDE = 128
 LAM_KINDS = ("lcoan", "dense", "none")
 MAX_STEPS = 64
+FAR_LR = 8  # LR pixels: "far from the patch" in the attribution summary
 ProgressFn = Callable[[float, str], None]
 
 
@@ -171,11 +172,14 @@ class ExperimentService:
             raise ServiceError(f"no checkpoint of {', '.join(kinds)} for x{pair.scale}")
         return pair, out
 
-    def beyond_reach(self, results: dict[str, Attribution], scale: int) -> tuple[dict[str, float], int]:
-        """Per model, the share of its attribution farther from the patch than any convolution of
-        the backbone reaches (:func:`lcoan.lam.receptive_radius`), and that radius in LR pixels."""
-        cfg = self.model(next(iter(results)), scale).cfg
-        radius = receptive_radius(cfg.num_groups, cfg.num_blocks, scale)
+    def beyond_reach(self, results: dict[str, Attribution], scale: int,
+                     radius: int | None = None) -> tuple[dict[str, float], int]:
+        """Per model, the share of its attribution more than ``radius`` LR pixels from the patch,
+        and that radius. Default radius: the farthest any convolution of the backbone reaches
+        (:func:`lcoan.lam.receptive_radius`), so only attention can put attribution beyond it."""
+        if radius is None:
+            cfg = self.model(next(iter(results)), scale).cfg
+            radius = receptive_radius(cfg.num_groups, cfg.num_blocks, scale)
         return {k: mass_outside(r.magnitude, r.box, scale, radius) for k, r in results.items()}, radius
 
     # ------------------------------------------------------------------ trace

@@ -19,7 +19,17 @@ from app.tabs import guarded, reported
 from app.views import experiments as views
 from app.views.common import colormap, enlarge, pil
 
-from ..experiments import KNOB_SIDE, LAM_KINDS, LAM_SIDE, MAX_SIDE, MAX_STEPS, ExperimentService, Pair, experiments_for
+from ..experiments import (
+    FAR_LR,
+    KNOB_SIDE,
+    LAM_KINDS,
+    LAM_SIDE,
+    MAX_SIDE,
+    MAX_STEPS,
+    ExperimentService,
+    Pair,
+    experiments_for,
+)
 from ..inspect import REGION_MODES
 from .shared import Shared, display_name, file_path, inspecting_line
 
@@ -170,7 +180,7 @@ def build(service, shared: Shared) -> None:
             _, one = exps.attribution(path, sc, y, x, sz, n, (k,))
             done.update(one)
             missing = [c for c in chosen if c not in done and c in LAM_KINDS[:LAM_KINDS.index(k) + 1]]
-            outside, radius = exps.beyond_reach(done, pair.scale)
+            outside, radius = exps.beyond_reach(done, pair.scale, FAR_LR)
             yield ("", gr.skip(), views.describe_attribution(done, pair.note, missing, outside, radius),
                    *lam_outputs(pair, done, chosen, outside))
 
@@ -241,11 +251,12 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
                           float(results[k].magnitude.max())) if k in results else None for k in LAM_KINDS]
         box = next(iter(results.values())).box
         outside, radius = exps.beyond_reach(results, pair.scale)
+        far, _ = exps.beyond_reach(results, pair.scale, FAR_LR)
         report = {"note": pair.note, "lr_size": list(pair.lr.shape[1::-1]),
                   "patch": {"row": box.top, "col": box.left, "size": box.size},
                   "conv_reach_lr_px": radius,
                   "models": {k: {"diffusion_index": r.diffusion_index, "completeness_gap": r.gap, "sum": r.total,
-                                 "beyond_conv_reach": outside[k],
+                                 "beyond_conv_reach": outside[k], f"beyond_{FAR_LR}_lr_px": far[k],
                                  "target_minus_baseline": r.target - r.baseline, "steps": r.steps, "seconds": r.seconds}
                              for k, r in results.items()}}
         return (*files, report)

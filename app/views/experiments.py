@@ -148,7 +148,7 @@ def outline(rgb: np.ndarray, box: Box, scale: int, factor: int) -> np.ndarray:
 
 
 def attribution_caption(kind: str, r: Attribution, outside: float | None = None) -> str:
-    far = "" if outside is None else f", {outside:.1%} beyond a conv net's reach"
+    far = "" if outside is None else f", {outside:.1%} far"
     return f"{NAMES[kind]}: DI {r.diffusion_index:.1f}{far}, gap {r.gap:.1%}, {r.steps} steps, {r.seconds:.1f} s"
 
 
@@ -166,8 +166,8 @@ def describe_attribution(results: dict[str, Attribution], note: str, missing: li
                      f"a wider area), completeness gap {r.gap:.1%} (attributions sum to {r.total:.3f} vs "
                      f"D(input) − D(baseline) = {r.target - r.baseline:.3f}), {r.seconds:.1f} s."
                      + ("" if not outside or kind not in outside else
-                        f" **{outside[kind]:.2%}** of its attribution lies more than {radius} LR px from the "
-                        "patch, where no convolution of this backbone reaches."))
+                        f" **{outside[kind]:.2%}** of its attribution lies more than {radius} LR px from "
+                        "the patch (\"far\")."))
     if missing:
         lines.append("Not run (no checkpoint at this scale): " + ", ".join(NAMES[k] for k in missing) + ".")
     lines.append(f"Colours: log scale, {LOG_DECADES} decades below each map's maximum. "
