@@ -152,7 +152,8 @@ def test_real_size_photo_upscale_and_region_compare(app_url, page, tmp_path):
     page.wait_for_selector("#sr-input img", timeout=30_000)
     page.locator("#sr-run").click()
     wait_text(page, "#sr-status", r"output \*?\*?2560x2048", timeout=300_000)
-    wait_text(page, "#sr-metrics", r"Dense NLA[\s\S]*region", timeout=300_000)
+    wait_text(page, "#sr-status", r"Time: Bicubic[^\n]*LCoAN[^\n]*Dense NLA", timeout=300_000)  # all four done
+    wait_text(page, "#sr-download", r"big_x2_lcoan", timeout=30_000)
     table = text_of(page, "#sr-metrics")
     assert "whole image" in table and "No attention" in table
     assert "big_x2_lcoan.png" in "".join(text_of(page, "#sr-download").split())
