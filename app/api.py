@@ -54,7 +54,7 @@ def register(service: ModelService) -> None:
 
     with gr.Column(visible=False):
         image = gr.File(label="image", type="filepath")
-        scale = gr.Number(label="scale", value=4, precision=0)
+        scale = gr.Number(label="scale", value=2, precision=0)
         method = gr.Dropdown(list(WHOLE), value="lcoan", label="method")
         mode = gr.Dropdown(list(MODES), value="upscale", label="mode")
         include_baselines = gr.Checkbox(value=True, label="include_baselines")
