@@ -101,10 +101,11 @@ def table(records: list[dict]) -> str:
         bb = base["data"].get("bsds", {}) if base else {}
         bs = base["data"].get("structure", {}) if base else {}
 
-        def gain(mine: dict | float | None, theirs: dict | float | None, key: str | None = None) -> str:
+        def gain(mine: dict | float | None, theirs: dict | float | None, key: str | None = None,
+                 kind: str = r["kind"]) -> str:
             if key:
                 mine, theirs = mine.get(key), theirs.get(key)
-            if mine is None or theirs is None or r["kind"] == "none":
+            if mine is None or theirs is None or kind == "none":
                 return "–"
             return f(mine - theirs, signed=True)
 
