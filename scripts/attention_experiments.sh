@@ -8,11 +8,10 @@
 # Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data/train/bsds400}
-COMMON="--preset s --scale 2 --data $DATA --iters 600 --lr 2e-4 --warmup 50 --seed 2 --val-every 200 --threads ${THREADS:-1}"
-P48="--batch 16 --patch 48"
-P96="--batch 4 --patch 96"
-FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
+# the shared budget; P48 / P96: the same LR pixels per batch; FIX: every departure from the paper at once
+COMMON="--preset s --scale 2 --data ${DATA:-../shared/data/train/bsds400} --iters 600 --lr 2e-4 --warmup 50"
+COMMON="$COMMON --seed 2 --val-every 200 --threads ${THREADS:-1}"
+P48="--batch 16 --patch 48" P96="--batch 4 --patch 96" FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
 declare -A V=(
   [none-p48]="--attention none $P48"
   [none-p96]="--attention none $P96"
