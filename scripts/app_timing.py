@@ -1,91 +1,102 @@
-"""Time the app's three-way comparison end to end on a 256x256 photo (issue 9's target: under 10 s at x4).
+"""Time the Super-resolve tab's work on a real-size photo (issue 15's targets, a benchmark, not a test).
 
-    python -m scripts.app_timing --checkpoints checkpoints [--scale 4] [--browser]
+    python -m scripts.app_timing [--checkpoints checkpoints] [--size 1280x1024] [--scale 2] [--write]
 
-Starts the app in-process on a free port, then times, through gradio_client, ``/compare`` in both
-modes (cold, then cached), and with ``--browser`` also the page itself in headless Chromium (upload,
-Run, until the table shows). The photo is the centre 256x256 crop of scikit-image's astronaut
-(public domain). Prints the machine's load average: on a shared CPU the numbers move with it.
+Runs what the tab runs (:func:`app.compare.compare_steps`, the app's own settings and thread choice)
+on a photo of ``--size`` (scikit-image's astronaut, public domain, resized with bicubic: the time
+depends on the pixel count, not the content) in Upscale mode:
+
+* **whole LCoAN result**: from the start until bicubic and the tiled LCoAN pass over the whole
+  image are done (target <= 60 s for 1280x1024 at x2 on 2 cores);
+* **region comparison**: moving the region to a new place, i.e. no attention and dense NLA on a
+  96x96 LR region with its context (target <= 10 s);
+* the same again (cached).
+
+Prints the machine's load average before and after: on a shared CPU the numbers move with it.
+``--write`` puts the table into docs/api.md's ``app-timing`` block.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import socket
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f} (5-min {five:.1f})"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
-    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--size", default="1280x1024", help="WxH of the photo")
+    p.add_argument("--scale", type=int, default=2)
     p.add_argument("--threads", type=int, help="PyTorch threads (default: the app's automatic choice)")
-    p.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
-    args = p.parse_args()
+    p.add_argument("--write", action="store_true", help="write the table into docs/api.md")
+    args = p.parse_args(argv)
 
     import numpy as np
     import skimage.data
-    from gradio_client import Client, handle_file
-    from PIL import Image
+    import torch
 
+    from app.compare import compare_steps
     from app.service import ModelService
     from app.settings import Settings
-    from app.ui import build_demo
+    from lcoan.degrade import imresize_to
+    from lcoan.io import LoadedImage
 
-    photo = Path(tempfile.mkdtemp()) / "astronaut_256.png"
-    Image.fromarray(np.ascontiguousarray(skimage.data.astronaut()[128:384, 128:384])).save(photo)
-    settings = Settings(checkpoints=args.checkpoints, port=free_port())
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    rgb = imresize_to(np.ascontiguousarray(skimage.data.astronaut()), (h, w))
+    image = LoadedImage(rgb, None, "RGB", "PNG", False)
+    settings = Settings(checkpoints=args.checkpoints)
     if args.threads:
         settings = settings.replace(threads=args.threads)
     service = ModelService.from_settings(settings)
-    demo = build_demo(service)
-    demo.launch(**settings.launch_kwargs(), prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{settings.port}"
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; torch threads {settings.threads}; "
-          f"models: {service.status()}")
-    client = Client(url, verbose=False, download_files=tempfile.mkdtemp())
-    try:
-        for mode in ("degrade", "upscale"):
-            for run in ("cold", "cached"):
-                start = time.perf_counter()
-                *_, report = client.predict(handle_file(str(photo)), args.scale, mode, True, api_name="/compare")
-                wall = time.perf_counter() - start
-                per = ", ".join(f"{m} {r['seconds']:.2f} s" + (f" ({r['tiles']} tiles)" if r["tiles"] > 1 else "")
-                                + (f" {r['psnr']:.2f} dB" if r["psnr"] is not None else "")
-                                for m, r in report["methods"].items())
-                print(f"x{args.scale} {mode:8s} {run:6s}: {wall:6.2f} s end to end; LR {report['lr_size']}; {per}")
-        if args.browser:
-            from playwright.sync_api import sync_playwright
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page()
-                page.goto(url)
-                page.wait_for_selector("#sr-run")
-                other = photo.with_name("astronaut_256_mirrored.png")  # new pixels, so nothing is cached
-                Image.open(photo).transpose(Image.FLIP_LEFT_RIGHT).save(other)
-                page.locator("#sr-input input[type=file]").set_input_files(str(other))
-                page.wait_for_selector("#sr-input img")
-                page.locator("#sr-scale").get_by_text(f"x{args.scale}").click()
-                start = time.perf_counter()
-                page.locator("#sr-run").click()
-                page.locator("#sr-status").get_by_text("Time per method").wait_for(timeout=600_000)
-                print(f"x{args.scale} degrade  page  : {time.perf_counter() - start:6.2f} s from Run to the table "
-                      "(upload excluded)")
-                browser.close()
-    finally:
-        demo.close()
-        service.close()
+    before = load()
+    print(f"load average {before} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}; "
+          f"{service.status()}")
+
+    def run(centre):
+        marks, start = {}, time.perf_counter()
+        for c in compare_steps(service, image, args.scale, "upscale", centre=centre):
+            marks[list(c.results)[-1]] = time.perf_counter() - start
+        return c, marks
+
+    c, cold = run(None)
+    _, moved = run((0.3, 0.3))
+    _, cached = run((0.3, 0.3))
+    after = load()
+    ow, oh = c.output_size
+    lc = c.results["lcoan"]
+    region = f"{c.box.w}x{c.box.h} LR"
+    whole = cold["lcoan"]
+    region_s = moved["dense"] - moved["lcoan"]
+    rows = [
+        ("whole LCoAN result (bicubic + tiled LCoAN), cold", whole, 60,
+         f"{lc.tiles} tiles of {lc.tile}x{lc.tile} LR; LCoAN alone {lc.seconds:.1f} s"),
+        (f"region comparison after moving it ({region}: no attention + dense NLA)", region_s, 10,
+         f"no attention {c.results['none'].seconds:.1f} s, dense NLA {c.results['dense'].seconds:.1f} s (first region)"),
+        ("everything again (cached)", cached["dense"], None, ""),
+    ]
+    table = [f"`python -m scripts.app_timing --size {w}x{h} --scale {args.scale}` (in-process, what the tab runs): "
+             f"a {w}x{h} photo at x{args.scale} -> {ow}x{oh}, Upscale mode, {torch.get_num_threads()} PyTorch "
+             f"thread(s) (the app's choice), {os.cpu_count()} cores, load average {before} before and {after} after "
+             "(two training runs and other jobs shared the cores).", "",
+             "| step | seconds | target | detail |", "|---|---|---|---|"]
+    for name, secs, target, detail in rows:
+        ok = "" if target is None else (f"<= {target} s: {'met' if secs <= target else 'NOT met'}")
+        table.append(f"| {name} | {secs:.1f} | {ok} | {detail} |")
+    text = "\n".join(table)
+    print(text)
+    if args.write:
+        from lcoan.blocks import splice
+        splice(ROOT / "docs" / "api.md", "app-timing", text, append=False)
+        print("docs/api.md updated")
+    service.close()
     return 0
 
 

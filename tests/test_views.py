@@ -52,6 +52,22 @@ def test_display_click_maps_back_to_positions():
     assert big.shape == (6 * f, 7 * f, 3) and (big[f * 2 + 1, f * 3 + 2] == img[2, 3]).all()
 
 
+def test_chosen_cluster_is_outlined_and_the_legend_lists_the_occupied(traced):
+    (traces, image) = traced
+    t = traces["lsp"]
+    sizes = t.patterns[0].cluster_sizes().numpy()
+    k = int(np.argmax(sizes))
+    plain = np.asarray(C.cluster_overlay(t, image, 0.6, factor=8))
+    chosen = np.asarray(C.cluster_overlay(t, image, 0.6, factor=8, selected=k))
+    assert chosen.shape == plain.shape and not np.array_equal(chosen, plain)
+    assert (chosen == 255).all(-1).sum() > (plain == 255).all(-1).sum()  # the white outline
+    legend = C.cluster_legend_html(t, selected=k)
+    assert f"({int(sizes[k])})" in legend and legend.count("title=\"cluster ") == int((sizes > 0).sum())
+    proj = C.projection_figure(np.random.rand(len(t.patterns[0].codes[0]), 2), t.patterns[0].codes[0].numpy(),
+                               np.random.rand(len(sizes), 2), sizes > 0, selected=k)
+    assert any(tr.name == f"chosen: cluster {k}" for tr in proj.data)
+
+
 def test_cluster_overlay_opacity(traced):
     (traces, image) = traced
     t = traces["lsp"]
@@ -120,7 +136,7 @@ def test_contribution_and_dense_maps_share_one_colour_scale(traced):
     (traces, _) = traced
     t, d = traces["lsp"], traces["dense"]
     pos = 11
-    fig = A.contributions_figure(t, pos)
+    fig = A.contributions_figure(t, pos, log=False)
     heat = [tr for tr in fig.data if tr.type == "heatmap"]
     assert len(heat) == len(t.groups) and all(h.coloraxis == "coloraxis" for h in heat)
     for g, h in enumerate(heat):
@@ -129,13 +145,20 @@ def test_contribution_and_dense_maps_share_one_colour_scale(traced):
     all_z = np.concatenate([np.asarray(h.z).ravel() for h in heat])
     assert fig.layout.coloraxis.cmin == pytest.approx(all_z.min())
     assert fig.layout.coloraxis.cmax == pytest.approx(all_z.max())
-    dfig = A.dense_maps_figure(d, pos)
+    dfig = A.dense_maps_figure(d, pos, log=False)
     dheat = [tr for tr in dfig.data if tr.type == "heatmap"]
     assert len(dheat) == len(d.groups)
     for h in dheat:
         assert np.asarray(h.z).shape == (6, 7) and np.asarray(h.z).sum() == pytest.approx(1, abs=1e-4)
-    logfig = A.dense_maps_figure(d, pos, log=True)
-    assert "log10" in logfig.layout.coloraxis.colorbar.title.text
+    logfig = A.dense_maps_figure(d, pos)  # the default: log10(weight / uniform 1/N), meaning stated
+    assert "log10(weight / uniform)" in logfig.layout.coloraxis.colorbar.title.text
+    assert "uniform" in logfig.layout.title.text and logfig.layout.xaxis.title.text == "col (LR px)"
+    for h, raw in zip([tr for tr in logfig.data if tr.type == "heatmap"], dheat):
+        w = np.asarray(raw.z)
+        np.testing.assert_allclose(np.asarray(h.z), np.where(w > 0, np.log10(np.maximum(w, 1e-30) * w.size), np.nan),
+                                   rtol=1e-4, atol=1e-5)  # 0 = exactly the uniform weight 1/N
+        np.testing.assert_allclose(np.asarray(h.customdata), w)  # hover shows the weight itself
+        assert "weight %{customdata" in h.hovertemplate
     rec = A.recall_figure(np.array([0.2, 0.5, 1.0]), 0.5)
     assert len(rec.data[0].x) == 3
 

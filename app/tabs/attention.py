@@ -48,11 +48,12 @@ def build(service, shared: Shared | None = None) -> None:
     with gr.Row():
         with gr.Column():
             image = gr.Image(label="LSP attention of the query (click to choose another)", format="png",
-                             interactive=False, height=520, elem_id="attention-overlay")
+                             interactive=False, height=640, elem_id="attention-overlay")
             with gr.Row():
                 qy = gr.Number(label="query row (LR)", precision=0, value=None)
                 qx = gr.Number(label="query col (LR)", precision=0, value=None)
-                log = gr.Checkbox(label="log colour scale", value=False)
+                log = gr.Checkbox(label="log scale relative to uniform (0 = weight 1/N)", value=True,
+                                  info="off: linear weights (peaked maps look near-black)")
                 go = gr.Button("Show", variant="secondary")
         with gr.Column():
             info = gr.Markdown(elem_id="attention-info")

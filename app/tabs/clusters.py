@@ -45,8 +45,9 @@ def build(service, shared: Shared | None = None) -> None:
     info = gr.Markdown(elem_id="clusters-info")
     with gr.Row():
         with gr.Column():
-            overlay = gr.Image(label="Cluster of each LR position (click to pick a cluster)", format="png",
-                               interactive=False, height=520, elem_id="clusters-overlay")
+            overlay = gr.Image(label="Cluster of each LR position (click to pick a cluster; chosen one outlined)",
+                               format="png", interactive=False, height=640, elem_id="clusters-overlay")
+            legend = gr.HTML(elem_id="clusters-legend")
             opacity = gr.Slider(0, 1, value=0.6, step=0.05, label="Cluster colour opacity")
         sizes = gr.Plot(label="Cluster sizes")
     with gr.Row():
@@ -54,7 +55,7 @@ def build(service, shared: Shared | None = None) -> None:
         method = gr.Radio(METHODS, value="pca", label="Projection", scale=2)
     with gr.Row():
         with gr.Column():
-            members = gr.Image(label="Members of the chosen cluster", format="png", interactive=False, height=520)
+            members = gr.Image(label="Members of the chosen cluster", format="png", interactive=False, height=640)
             strip = gr.Image(label="These were grouped together: patches around a few members (9x9 LR pixels, "
                                    "centre outlined)", format="png", interactive=False, height=120)
             data = gr.JSON(label="Members", visible=False)
@@ -93,6 +94,16 @@ def build(service, shared: Shared | None = None) -> None:
                                        f"{proj['note']}, {len(proj['points'])} sampled positions",
                                        None if cluster is None else int(cluster))
 
+    @reported(2, status=None)
+    def highlight(image, scale, region, opacity, cluster):
+        """The map again with the chosen cluster outlined, and the colour legend."""
+        if image is None:
+            return None, ""
+        insp = inspector.inspect(image, scale, region)
+        k = None if cluster is None else int(cluster)
+        return (views.cluster_overlay(insp.lcoan, insp.image, opacity, selected=k),
+                views.cluster_legend_html(insp.lcoan, selected=k))
+
     @reported(1, status=None)
     def pick(image, scale, region, evt: gr.SelectData):
         if image is None or evt.index is None:
@@ -105,6 +116,7 @@ def build(service, shared: Shared | None = None) -> None:
     gr.on([*src.triggers, opacity.release], show, inputs=[*inputs, opacity], outputs=[overlay, sizes, info, cluster],
           api_name="clusters")
     cluster.change(show_members, inputs=[*inputs, cluster], outputs=[members, strip, data], api_name="cluster_members")
+    cluster.change(highlight, inputs=[*inputs, opacity, cluster], outputs=[overlay, legend], api_visibility="private")
     gr.on([cluster.change, method.change], show_projection, inputs=[*inputs, method, cluster], outputs=projection,
           api_name="cluster_projection")
     overlay.select(pick, inputs=inputs, outputs=cluster, api_visibility="private")

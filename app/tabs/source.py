@@ -92,7 +92,7 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
     pictures = example_images() if examples else []
     if pictures:
         gr.Examples([[p] for p, _ in pictures], inputs=[image], label="Examples", examples_per_page=8,
-                    example_labels=[t for _, t in pictures])
+                    example_labels=None)  # thumbnails of the pictures (labels would replace them)
     source = Source(image, scale, region, inspecting, gr.State(0))
     if shared is not None:
         shared.link(image, scale, fallback=pictures[0][0] if pictures else None, scale_set=source.scale_set)

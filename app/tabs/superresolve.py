@@ -101,7 +101,6 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
             examples = available()
             if examples:
                 gr.Examples([[str(path)] for _, path in examples], inputs=[image],
-                            example_labels=[e.title for e, _ in examples],
                             label="Examples (crops of scikit-image's sample photos; licences in assets/README.md)",
                             examples_per_page=6)
             scale = gr.Radio([(f"x{s}", s) for s in scales], value=default_scale(scales), label="Scale",

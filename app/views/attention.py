@@ -47,37 +47,55 @@ def _grid(count: int, max_cols: int = 4) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query: tuple[int, int] | None = None,
-                   log: bool = False, colorscale: str = "Inferno", colorbar_title: str = "",
-                   height_per_row: int = 260) -> go.Figure:
-    """Small heatmaps on ONE shared colour scale (plotly coloraxis), image orientation.
+LOG_MEANING = ("log10(value / uniform): 0 = what every position would get if attention were spread evenly "
+               "(the mean over all N positions), +1 = 10x that, -1 = a tenth; blank = exactly 0")
 
-    log: show log10 of the values (zeros left blank), for peaked softmax maps.
+
+def relative_log(m: np.ndarray) -> np.ndarray:
+    """log10 of a map relative to its mean over all positions (1/N for softmax weights); zeros -> NaN."""
+    mean = float(np.mean(m)) if m.size else 0.0
+    if mean <= 0:
+        return np.full(m.shape, np.nan, np.float32)
+    return np.where(m > 0, np.log10(np.maximum(m, 1e-30) / mean), np.nan).astype(np.float32)
+
+
+def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query: tuple[int, int] | None = None,
+                   log: bool = True, colorscale: str = "Inferno", colorbar_title: str = "",
+                   height_per_row: int = 300) -> go.Figure:
+    """Small heatmaps on ONE shared colour scale (plotly coloraxis), image orientation, axes in LR
+    pixels, hover = row, col and the value itself.
+
+    log (default): colour = log10(value / uniform) (see :data:`LOG_MEANING`), readable for peaked
+    softmax maps that are near-black on a linear scale; False: the value, linear.
     """
     rows, cols = _grid(len(maps))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.08)
-    shown = [(np.where(m > 0, np.log10(np.maximum(m, 1e-30)), np.nan) if log else m).astype(np.float32) for m in maps]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.05, vertical_spacing=0.1)
+    shown = [(relative_log(m) if log else m).astype(np.float32) for m in maps]
     finite = np.concatenate([s[np.isfinite(s)].ravel() for s in shown]) if shown else np.zeros(1)
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    for i, s in enumerate(shown):
+    for i, (s, m) in enumerate(zip(shown, maps)):
         r, c = divmod(i, cols)
-        fig.add_trace(go.Heatmap(z=s, coloraxis="coloraxis",
-                                 hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"), row=r + 1, col=c + 1)
+        fig.add_trace(go.Heatmap(z=s, customdata=m, coloraxis="coloraxis",
+                                 hovertemplate=f"row %{{y}}, col %{{x}} (LR px)<br>{colorbar_title or 'value'} "
+                                               "%{customdata:.3g}<br>colour %{z:.2f}<extra></extra>"),
+                      row=r + 1, col=c + 1)
         if query is not None:
             fig.add_trace(go.Scatter(x=[query[1]], y=[query[0]], mode="markers", showlegend=False, hoverinfo="skip",
                                      marker=dict(symbol="x-thin", size=10, line=dict(width=2, color="cyan"))),
                           row=r + 1, col=c + 1)
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(autorange="reversed", title_text="row (LR px)", title_standoff=2)
+    fig.update_xaxes(title_text="col (LR px)", title_standoff=2)
     for i in range(len(maps)):
         fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(title=title, coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi,
-                                                  colorbar=dict(title=("log10 " if log else "") + colorbar_title)),
-                      height=60 + height_per_row * rows, margin=dict(l=10, r=10, t=70, b=10))
+    bar = f"log10({colorbar_title} / uniform)" if log else colorbar_title
+    sub = LOG_MEANING if log else "linear scale: small weights are near-black"
+    fig.update_layout(title=f"{title}<br><sup>{sub}</sup>",
+                      coloraxis={"colorscale": colorscale, "cmin": lo, "cmax": hi, "colorbar": {"title": bar}},
+                      height=90 + height_per_row * rows, margin={"l": 10, "r": 10, "t": 90, "b": 10})
     return fig
 
 
-def contributions_figure(trace: Trace, position: int, log: bool = False) -> go.Figure:
+def contributions_figure(trace: Trace, position: int, log: bool = True) -> go.Figure:
     """LCoAN: each residual group's contribution to this query's attention output, |w_j| * ||v_j||
     with the group's own values v (the weights w are the shared ones), one colour scale."""
     y, x = divmod(position, trace.lr_size[1])
@@ -89,7 +107,7 @@ def contributions_figure(trace: Trace, position: int, log: bool = False) -> go.F
 
 
 def dense_maps_figure(trace: Trace, position: int, query: tuple[int, int] | None = None,
-                      log: bool = False) -> go.Figure:
+                      log: bool = True) -> go.Figure:
     """Dense NLA: the attention map of this query at each layer (own N x N softmax), one colour scale."""
     qy, qx = divmod(position, trace.lr_size[1])
     maps = [trace.as_map(trace.attention_row(g, position)).numpy() for g in range(len(trace.groups))]

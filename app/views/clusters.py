@@ -16,17 +16,46 @@ def cluster_map(pattern: PatternTrace, size: tuple[int, int], round: int = 0) ->
 
 
 def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = 0.6, round: int = 0,
-                    factor: int | None = None) -> Image.Image:
+                    factor: int | None = None, selected: int | None = None) -> Image.Image:
     """The traced LR image with each position tinted by its cluster's colour, enlarged for display.
 
-    opacity 0 shows the image, 1 the cluster colours only.
+    opacity 0 shows the image, 1 the cluster colours only. ``selected``: that cluster's members keep
+    full colour and get a white outline, the others fade to a quarter of the opacity.
     """
     p = trace.patterns[0]
     codes = cluster_map(p, trace.lr_size, round)
     colours = palette(p.centroids.shape[1])[codes].astype(np.float32)
-    a = float(np.clip(opacity, 0.0, 1.0))
-    out = (1 - a) * to_uint8(image).astype(np.float32) + a * colours
-    return pil(enlarge(np.round(out).astype(np.uint8), factor or display_factor(trace.lr_size)))
+    a = np.full(codes.shape, float(np.clip(opacity, 0.0, 1.0)), np.float32)
+    member = None
+    if selected is not None:
+        member = codes == selected
+        a = np.where(member, max(float(a.flat[0]), 0.75), a * 0.25)
+    out = (1 - a[..., None]) * to_uint8(image).astype(np.float32) + a[..., None] * colours
+    f = factor or display_factor(trace.lr_size)
+    big = enlarge(np.round(out).astype(np.uint8), f)
+    if member is not None and f >= 3:  # outline the chosen cluster's blocks where they border others
+        m = enlarge(member, f)
+        edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
+        big[edge] = 255
+    return pil(big)
+
+
+def cluster_legend_html(trace: Trace, round: int = 0, selected: int | None = None, limit: int = 48) -> str:
+    """A colour legend of the occupied clusters, largest first: swatch, id, positions (HTML)."""
+    p = trace.patterns[0]
+    sizes = p.cluster_sizes(round).numpy()
+    pal = palette(len(sizes))
+    order = [int(k) for k in np.argsort(-sizes, kind="stable") if sizes[k] > 0]
+    items = []
+    for k in order[:limit]:
+        ring = "outline:3px solid #000;" if k == selected else ""
+        items.append(f'<span title="cluster {k}: {int(sizes[k])} positions" style="display:inline-flex;'
+                     f'align-items:center;margin:2px 8px 2px 0;font-size:12px"><span style="display:inline-block;'
+                     f'width:14px;height:14px;margin-right:4px;background:{rgb_css(pal[k])};{ring}"></span>'
+                     f'{k}&nbsp;<span style="color:#666">({int(sizes[k])})</span></span>')
+    more = f" … and {len(order) - limit} more" if len(order) > limit else ""
+    return (f"<div><b>Colour legend</b> (cluster id and positions, largest first; {len(order)} occupied):<br>"
+            + "".join(items) + more + "</div>")
 
 
 def cluster_sizes_figure(trace: Trace, round: int = 0, selected: int | None = None) -> go.Figure:
@@ -63,6 +92,12 @@ def projection_figure(points: np.ndarray, codes: np.ndarray, centroids: np.ndarr
     fig.add_trace(go.Scatter(x=centroids[:, 0], y=centroids[:, 1], mode="markers", name="centroids",
                              marker=dict(symbol="x", color=cc, size=sizes, line=dict(width=1, color="black")),
                              customdata=np.arange(k), hovertemplate="centroid %{customdata}<extra></extra>"))
+    if selected is not None and (codes == selected).any():
+        sel = points[codes == selected]
+        fig.add_trace(go.Scattergl(x=sel[:, 0], y=sel[:, 1], mode="markers", name=f"chosen: cluster {selected}",
+                                   marker={"color": rgb_css(pal[selected]), "size": 9,
+                                           "line": {"width": 1.5, "color": "black"}},
+                                   hovertemplate=f"cluster {selected} (chosen)<extra></extra>"))
     fig.update_layout(title=f"Match embeddings (normalised) and centroids<br><sup>{note}</sup>", height=520,
                       showlegend=True,
                       margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.12))
