@@ -69,7 +69,6 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
 
     from app.settings import Settings
