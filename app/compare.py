@@ -284,12 +284,11 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
         progress(1, 1)
     n = tiles["n"]
     if model is None:
-        note = f"MATLAB-style bicubic (imresize) of the whole {w}x{h} image"
+        note = "MATLAB-style bicubic (imresize)"
     elif n == 1:
-        note = f"one pass over the whole {w}x{h} LR image"
+        note = f"one pass over {w}x{h} LR"
     else:
-        note = (f"whole {w}x{h} image in {n} overlapping {tile}x{tile} LR tiles "
-                f"({settings.tile_overlap} px overlap, blended)")
+        note = f"{n} tiles of {tile}x{tile} LR ({settings.tile_overlap} px overlap, blended)"
     psnr = ssim = None
     if prepared.hr is not None:
         psnr, ssim = psnr_y(rgb, prepared.hr, s), ssim_y(rgb, prepared.hr, s)
@@ -312,9 +311,9 @@ def run_region(service: ModelService, prepared: Prepared, method: str, box: Box)
     oy, ox = (box.y0 - ctx.y0) * s, (box.x0 - ctx.x0) * s
     rgb = np.ascontiguousarray(rgb[oy:oy + box.h * s, ox:ox + box.w * s])
     a = None if a is None else np.ascontiguousarray(a[oy:oy + box.h * s, ox:ox + box.w * s])
-    note = (f"region {box.w}x{box.h} LR at ({box.x0}, {box.y0}), one pass with {CONTEXT} px of context")
+    note = f"one pass on the region + {CONTEXT} px context"
     if method == "dense":
-        note += "; dense NLA is quadratic in the pixels, so it never runs on a whole photo"
+        note += " (quadratic: region only)"
     return MethodResult(method, rgb, a, seconds, 1, None, note, box)
 
 

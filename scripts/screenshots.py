@@ -1,11 +1,13 @@
-"""Screenshots of the inside-LCoA tabs of the full app, for the README:
+"""Screenshots of the app on a real photograph, for the README:
 
-    python -m scripts.screenshots [--checkpoints DIR] [--out docs/screenshots] [--example astronaut_patch.png]
+    python -m scripts.screenshots [--checkpoints DIR] [--out docs/screenshots] [--photo PATH]
 
 Needs Debian's chromium (/usr/bin/chromium) and the Python package playwright. Opens the app
-headless, picks a bundled example in the Clusters tab (the other tabs follow it), clicks a query in
-the Attention tab, zooms the band in the Shared-similarity tab, runs the Efficiency measurement,
-and saves one full-page PNG per tab.
+headless and uploads a real photo (default: scikit-image's ``coffee``, 600x400, CC0) in the
+Super-resolve tab: Upscale x2 (the default), a region picked by clicking the input, then Degrade
+then restore (PSNR/SSIM table). The inspection tabs follow the same picture (one picture across
+tabs); the script clicks a query in the Attention tab, runs the Efficiency measurement, and saves
+one full-page PNG per view.
 """
 from __future__ import annotations
 
@@ -17,26 +19,41 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync"]
 
 
-def wait_text(page, selector: str, pattern: str, timeout: int = 180_000) -> None:
-    page.wait_for_function(
-        f"() => new RegExp({pattern!r}).test(document.querySelector({selector!r})?.innerText || '')", timeout=timeout)
+def wait_text(page, selector: str, pattern: str, timeout: int = 300_000) -> None:
+    """Poll the element's text until it matches ``pattern`` (regular expression)."""
+    import re
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        loc = page.locator(selector).first
+        if loc.count() and re.search(pattern, loc.inner_text()):
+            return
+        page.wait_for_timeout(300)
+    raise TimeoutError(f"{selector} never matched {pattern!r}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    p.add_argument("--example", default="astronaut_patch.png")
+    p.add_argument("--photo", type=Path, help="a photograph (default: scikit-image's coffee, 600x400)")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
 
     from playwright.sync_api import sync_playwright
 
-    from app.examples import EXAMPLES
     from app.settings import Settings
     from app.ui import build_demo
 
-    title = next(e.title for e in EXAMPLES if e.file == args.example)
+    photo = args.photo
+    if photo is None:
+        import tempfile
+
+        import skimage.data
+        from PIL import Image
+        photo = Path(tempfile.mkdtemp()) / "coffee.png"
+        Image.fromarray(skimage.data.coffee()).save(photo)
     settings = Settings.from_env().replace(checkpoints=args.checkpoints)
     demo = build_demo(settings=settings)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
@@ -44,7 +61,7 @@ def main() -> None:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(url)
 
             def tab(name: str) -> None:
@@ -55,10 +72,25 @@ def main() -> None:
                 page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
                 print("saved", args.out / f"{name}.png", flush=True)
 
+            done = "Region compared(?![\\s\\S]*Still running)"
+            page.locator("#sr-input input[type=file]").set_input_files(str(photo))
+            page.wait_for_selector("#sr-input img", timeout=60_000)
+            page.locator("#sr-run").click()
+            wait_text(page, "#sr-status", "Time: Bicubic.*Dense NLA")
+            img = page.locator("#sr-input img").first
+            box = img.bounding_box()
+            img.click(position={"x": box["width"] * 0.55, "y": box["height"] * 0.35})  # pick a region
+            wait_text(page, "#sr-status", "at \\((?!.*Still running)")
+            wait_text(page, "#sr-status", done)
+            shot("superresolve")
+            page.locator("#sr-mode").get_by_text("Degrade then restore").click()
+            page.locator("#sr-run").click()
+            wait_text(page, "#sr-status", "degrade then restore[\\s\\S]*Time: Bicubic.*Dense NLA")
+            shot("superresolve-degrade")
+
             tab("Clusters (LSP)")
+            wait_text(page, "#clusters-inspecting", "inspecting: coffee|inspecting: " + photo.name)
             wait_text(page, "#clusters-info", "K = ")
-            page.locator("#tabs, body").get_by_text(title, exact=True).first.click()
-            wait_text(page, "#clusters-info", "K = .*")
             page.wait_for_timeout(8000)  # members, projection
             shot("clusters")
 

@@ -8,16 +8,20 @@ import gradio as gr
 
 from app.service import ModelService
 from app.tabs import about, attention, clusters, efficiency, similarity
+from app.tabs.shared import Shared
+from app.tabs.superresolve import default_scale
+from app.ui import takes_shared
 
 INSIDE_TABS = (clusters, attention, similarity, efficiency, about)
 
 
 def build(service: ModelService) -> gr.Blocks:
     with gr.Blocks(title="LCoAN inside (test)") as demo:
+        shared = Shared.create(default_scale(service.scales()))  # one picture and scale, as in the app
         with gr.Tabs():
             for module in INSIDE_TABS:
                 with gr.Tab(module.TITLE):
-                    module.build(service)
+                    module.build(service, shared) if takes_shared(module.build) else module.build(service)
     return demo.queue()
 
 

@@ -36,12 +36,17 @@ def upload_name(payload: Any) -> str | None:
     return display_name(payload)
 
 
+WIDTHS = {"degrade": ["13%", "12%", "8%", "11%", "9%", "11%", "36%"], "upscale": ["16%", "15%", "10%", "59%"]}
+
+
 def table(c: Comparison) -> dict:
-    """The metrics table as a Dataframe value; the score columns only where there are scores."""
+    """The metrics table as a Dataframe update: the score columns only where there are scores, column
+    widths that fit the headers (no one-letter-per-line headers)."""
     rows = c.rows()
     if c.prepared.mode == "upscale":
         rows = [[r[0], r[1], r[2], r[6]] for r in rows]
-    return {"headers": HEADERS[c.prepared.mode], "data": rows}
+    return gr.update(value={"headers": HEADERS[c.prepared.mode], "data": rows},
+                     column_widths=WIDTHS[c.prepared.mode])
 
 
 def summary(c: Comparison) -> str:
@@ -124,7 +129,7 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
             status = gr.Markdown("Upload an image or pick an example, then press **Run**.", elem_id="sr-status")
             metrics = gr.Dataframe(value={"headers": HEADERS["upscale"], "data": []}, interactive=False,
                                    label="Per-method time and scores (scores in Degrade then restore)",
-                                   elem_id="sr-metrics", wrap=True)
+                                   elem_id="sr-metrics", wrap=True, column_widths=WIDTHS["upscale"])
             download = gr.File(label="LCoAN result, whole image: lossless PNG (alpha and 16-bit kept in Upscale)",
                                interactive=False, elem_id="sr-download")
             with gr.Row():
@@ -193,8 +198,9 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
         return (method_crop(c, left), method_crop(c, right)), crops(c), gr.skip()
 
     inputs = [image, scale, mode, downscale, side, with_baselines, left, right]
+    # one progress bar, on the status line: the results already shown stay visible while the rest streams in
     heavy = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "api_visibility": "private",
-             "preprocess": False}
+             "preprocess": False, "show_progress_on": [status]}
     run.click(on_run, inputs, outputs, **heavy)
     image.select(on_pick_input, inputs, outputs, **heavy)
     full.select(on_pick_result, [*inputs, state], outputs, **heavy)
