@@ -76,7 +76,9 @@ def build(service, shared: Shared) -> None:
                                 label="Scale (checkpoint)", interactive=bool(scales),
                                 elem_id="experiments-source-scale")
     shared.link(image, scale)
-    image.change(lambda i, s: inspecting_line(i, s), [image, scale], line, api_visibility="private", queue=False)
+    light = {"concurrency_id": "experiments-light", "concurrency_limit": 2, "show_progress": "hidden",
+             "api_visibility": "private"}  # quick views: queued and bounded, never behind a heavy job
+    image.change(lambda i, s: inspecting_line(i, s), [image, scale], line, **light)
     status = gr.Markdown(elem_id="experiments-status")
     common = {"concurrency_id": HEAVY, "concurrency_limit": service.settings.concurrency_limit}
 
@@ -212,8 +214,8 @@ def build(service, shared: Shared) -> None:
                  api_visibility="private", **common)
     patch_out = [status, preview, row, col]
     gr.on([image.change, scale.change, size.release], show_patch, [image, scale, row, col, size], patch_out,
-          api_visibility="private", queue=False)
-    preview.select(click_patch, [image, scale, size], patch_out, api_visibility="private", queue=False)
+          **light)
+    preview.select(click_patch, [image, scale, size], patch_out, **light)
     trace_go.click(run_trace, [image, scale, kind, region], [status, trace_file, trace_info], api_visibility="private",
                    **common)
     register_api(service, exps, common)
