@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from app.tabs.source import example_images
+from app.views.common import display_factor
 from tests.inspect_app import INSIDE_TABS, launch
 from tests.tiny_checkpoints import make_checkpoints, textured
 
@@ -58,7 +59,7 @@ def test_click_on_image_moves_the_query(tmp_path):
     try:
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.goto(url)
             page.get_by_role("tab", name="Attention per layer").click()
             if example_images():  # a first visit shows the first example: let it land before uploading
@@ -69,7 +70,7 @@ def test_click_on_image_moves_the_query(tmp_path):
                                    ".test(document.querySelector('#attention-info')?.innerText || '')",
                                    timeout=60_000)
             before = page.get_attribute("#attention-overlay img", "src")
-            f = 512 // 14  # display factor of a 12 x 14 map
+            f = display_factor((12, 14))  # display factor of a 12 x 14 map
             for row, col in ((2, 3), (10, 12)):
                 x, y = natural_to_client(page, "#attention-overlay", col * f + f / 2, row * f + f / 2)
                 page.mouse.click(x, y)

@@ -11,7 +11,7 @@ from app.views import attention as A
 from app.views import clusters as C
 from app.views import efficiency as E
 from app.views import similarity as S
-from app.views.common import display_factor, display_to_position, enlarge, palette, srgb_to_lab
+from app.views.common import DISPLAY_TARGET, display_factor, display_to_position, enlarge, palette, srgb_to_lab
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_palette_keeps_ids_apart():
 def test_display_click_maps_back_to_positions():
     size = (6, 7)
     f = display_factor(size)
-    assert f * 7 <= 512 < (f + 1) * 7
+    assert f * 7 <= DISPLAY_TARGET < (f + 1) * 7
     for y in range(6):
         for x in range(7):
             assert display_to_position(x * f + f // 2, y * f + f - 1, size) == (y, x)

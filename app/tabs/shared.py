@@ -82,7 +82,7 @@ class Shared:
         inputs = [self.state, image] + ([scale] if scale is not None else [])
         triggers = [image.change] + ([scale.input if scale_set is not None else scale.change] if scale is not None else [])
         gr.on(triggers, remember, inputs=inputs, outputs=self.state, api_visibility="private",
-              show_progress="hidden", concurrency_limit=None, concurrency_id="shared-state")
+              show_progress="hidden", concurrency_limit=4, concurrency_id="shared-state")
         if not isinstance(tab, gr.Tab):
             return
         outputs = [image] + ([scale] if scale is not None else []) + ([scale_set] if scale_set is not None else [])
@@ -103,7 +103,7 @@ class Shared:
             return new_img, new_sc, ((count or 0) + 1 if changed else gr.skip())
 
         tab.select(catch_up, inputs=inputs, outputs=outputs, api_visibility="private", show_progress="hidden",
-                   concurrency_limit=None, concurrency_id="shared-state")
+                   concurrency_limit=4, concurrency_id="shared-state")
 
 
 def inspecting_line(image: Any, scale: Any, traced: str | None = None) -> str:

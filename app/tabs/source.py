@@ -101,5 +101,5 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
         return inspecting_line(img, sc, traced_note(img, rg) if img else None)
 
     gr.on(source.triggers, line, inputs=source.inputs, outputs=inspecting, api_visibility="private",
-          show_progress="hidden", concurrency_limit=None, concurrency_id="shared-state")
+          show_progress="hidden", concurrency_limit=4, concurrency_id="shared-state")
     return source

@@ -8,7 +8,7 @@ from matplotlib import colormaps
 from PIL import Image
 from skimage.color import rgb2lab
 
-DISPLAY_TARGET = 512
+DISPLAY_TARGET = 640  # longer side of the overlays, display pixels (the tabs show them 640 high)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
