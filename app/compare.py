@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 from lcoan.degrade import degrade, imresize_to
-from lcoan.inference import upscale_image
+from lcoan.inference import DEFAULT_PAD, upscale_image
 from lcoan.io import ImageError, LoadedImage, load_image, to_uint8
 from lcoan.metrics import SSIM_WIN, psnr_y, ssim_y
 from lcoan.timing import timed_call
 
-from .region import Box, balanced_tile, region_box
+from .region import Box, balanced_tile, balanced_tiles, region_box
 from .service import ModelService, ServiceError, image_key
 
 MODES = {"upscale": "Upscale: the input is the low-resolution image",
@@ -92,7 +92,7 @@ class MethodResult:
     alpha: np.ndarray | None
     seconds: float
     tiles: int  # 1: one pass
-    tile: int | None  # LR tile side when tiled
+    tile: tuple[int, int] | None  # (height, width) of the LR tiles (edge padding included) when tiled
     note: str
     box: Box | None = None  # None: whole image
     psnr: float | None = None  # whole image (degrade mode, whole-image methods)
@@ -276,7 +276,9 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
     model, tile, kwargs = None, None, {}
     if method == "lcoan":
         model = service.get("lcoan", s).model
-        tile = balanced_tile(h, w, settings.lcoan_tile, settings.tile_overlap)
+        # tiles chosen on the padded image (sr_tensor pads by DEFAULT_PAD, then grows each tile by 2 pads)
+        th, tw = balanced_tiles(h + 2 * DEFAULT_PAD, w + 2 * DEFAULT_PAD, settings.lcoan_tile, settings.tile_overlap)
+        tile = (th - 2 * DEFAULT_PAD, tw - 2 * DEFAULT_PAD)
         kwargs = {"tile": tile, "overlap": settings.tile_overlap, "progress": on_tile}
     (rgb, alpha), seconds = timed_call(
         lambda: upscale_image(model, _image(prepared.lr, prepared.alpha, prepared.grayscale), scale=s, **kwargs))
@@ -288,11 +290,12 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
     elif n == 1:
         note = f"one pass over {w}x{h} LR"
     else:
-        note = f"{n} tiles of {tile}x{tile} LR ({settings.tile_overlap} px overlap, blended)"
+        note = f"{n} tiles of {tw}x{th} LR ({settings.tile_overlap} px overlap, blended)"
     psnr = ssim = None
     if prepared.hr is not None:
         psnr, ssim = psnr_y(rgb, prepared.hr, s), ssim_y(rgb, prepared.hr, s)
-    return MethodResult(method, rgb, alpha, seconds, n, tile if n > 1 else None, note, None, psnr, ssim)
+    return MethodResult(method, rgb, alpha, seconds, n, (th, tw) if model is not None and n > 1 else None, note, None,
+                        psnr, ssim)
 
 
 def run_region(service: ModelService, prepared: Prepared, method: str, box: Box) -> MethodResult:

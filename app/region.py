@@ -38,6 +38,17 @@ def region_box(lh: int, lw: int, cx: float | None, cy: float | None, side: int) 
     return Box(x0, y0, w, h)
 
 
+def balanced_tiles(h: int, w: int, max_side: int, overlap: int) -> tuple[int, int]:
+    """(height, width) of the tiles that cover h x w in the fewest tiles of at most ``max_side``,
+    each side as small as that allows (less overlap, so fewer pixels computed twice)."""
+    def side(length: int) -> int:
+        if length <= max_side:
+            return length
+        n = math.ceil((length - overlap) / (max_side - overlap))
+        return math.ceil((length - overlap) / n) + overlap
+    return side(h), side(w)
+
+
 def balanced_tile(h: int, w: int, max_side: int, overlap: int) -> int:
     """The smallest square tile (side <= ``max_side``) that covers h x w in as few tiles as ``max_side``.
 

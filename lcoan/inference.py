@@ -78,12 +78,13 @@ def _starts(total: int, tile: int, overlap: int) -> list[int]:
 
 
 @torch.inference_mode()
-def sr_tensor(model: LCoAN, x: Tensor, tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
+def sr_tensor(model: LCoAN, x: Tensor, tile: int | tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP,
               budget_bytes: int = DEFAULT_BUDGET_BYTES, progress: ProgressFn | None = None,
               pad: int = 0) -> Tensor:
     """Super-resolve (1, 3, H, W) in [0, 1] -> (1, 3, sH, sW), clamped to [0, 1].
 
-    ``tile`` None picks the largest tile within ``budget_bytes``; inputs no larger than the tile
+    ``tile`` (a side, or (height, width) for tiles that fit the image's shape with less overlap)
+    None picks the largest square tile within ``budget_bytes``; inputs no larger than the tile
     run in one pass. Tiles overlap by ``overlap`` LR pixels and are blended with linear ramps.
     ``pad`` > 0 replicates the border by that many LR pixels first and crops the result back, so the
     zero padding of the convolutions does not tint the borders (see the module docstring); ``tile``
@@ -98,13 +99,15 @@ def sr_tensor(model: LCoAN, x: Tensor, tile: int | None = None, overlap: int = D
     s = model.cfg.scale
     if pad:  # tiles grow with the padding, so an input that fits one tile still runs in one pass
         out = sr_tensor(model, torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate"),
-                        tile=tile + 2 * pad if tile else None,
+                        tile=None if not tile else (tile + 2 * pad if isinstance(tile, int)
+                                                    else (tile[0] + 2 * pad, tile[1] + 2 * pad)),
                         overlap=overlap, budget_bytes=budget_bytes, progress=progress)
         return out[:, :, pad * s:out.shape[2] - pad * s, pad * s:out.shape[3] - pad * s].contiguous()
     _, _, h, w = x.shape
     tile = tile or tile_size_for(model, budget_bytes)
-    overlap = max(0, min(overlap, tile // 2))
-    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
+    overlap = max(0, min(overlap, min(tile_h, tile_w) // 2))
+    ys, xs = _starts(h, tile_h, overlap), _starts(w, tile_w, overlap)
     total = len(ys) * len(xs)
     if total == 1:
         out = model(x).clamp_(0, 1)
@@ -115,10 +118,10 @@ def sr_tensor(model: LCoAN, x: Tensor, tile: int | None = None, overlap: int = D
     norm = torch.zeros(1, 1, h * s, w * s, device=device)
     done = 0
     for y0 in ys:
-        th = min(tile, h - y0)
+        th = min(tile_h, h - y0)
         wy = _ramp(th * s, overlap * s, y0 == 0, y0 + th == h)
         for x0 in xs:
-            tw = min(tile, w - x0)
+            tw = min(tile_w, w - x0)
             wx = _ramp(tw * s, overlap * s, x0 == 0, x0 + tw == w)
             weight = (wy[:, None] * wx[None, :]).to(device)[None, None]
             out = model(x[:, :, y0:y0 + th, x0:x0 + tw])

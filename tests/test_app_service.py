@@ -14,6 +14,7 @@ from app.compare import (
     REGION,
     Box,
     balanced_tile,
+    balanced_tiles,
     compare,
     compare_steps,
     load_input,
@@ -173,10 +174,10 @@ def test_lcoan_runs_tiled_on_the_whole_image_and_dense_on_the_region_only(ckpt):
     assert steps[0].pending == ("lcoan", "none", "dense") and not steps[-1].pending
     c = steps[-1]
     lc, dense = c.results["lcoan"], c.results["dense"]
-    assert lc.tiles == 4 and lc.tile == 40 and lc.rgb.shape == (128, 128, 3)
-    # the whole result = the library's tiled inference with the same tile (and the user-path padding)
-    np.testing.assert_array_equal(lc.rgb, upscale_array(svc.get("lcoan", 2).model, image.rgb, tile=40, overlap=16,
-                                                        pad=DEFAULT_PAD))
+    assert lc.tiles == 4 and lc.tile == (48, 48) and lc.rgb.shape == (128, 128, 3)  # 80x80 padded: 2 x 2 tiles
+    # the whole result = the library's tiled inference with the same tiles (and the user-path padding)
+    np.testing.assert_array_equal(lc.rgb, upscale_array(svc.get("lcoan", 2).model, image.rgb, tile=(32, 32),
+                                                        overlap=16, pad=DEFAULT_PAD))
     assert c.box == Box(32, 16, 32, 32) and dense.box == c.box and dense.rgb.shape == (64, 64, 3)
     assert "quadratic" in dense.note and c.region("lcoan")[0].shape == (64, 64, 3)
     progress = []
@@ -187,6 +188,7 @@ def test_lcoan_runs_tiled_on_the_whole_image_and_dense_on_the_region_only(ckpt):
 @pytest.mark.parametrize("length,max_side,expected", [(64, 96, 64), (192, 96, 75), (176, 96, 96), (300, 256, 158)])
 def test_balanced_tile(length, max_side, expected):
     assert balanced_tile(length, 10, max_side, 16) == expected
+    assert balanced_tiles(length, 10, max_side, 16) == (expected, 10)  # each side on its own
 
 
 def test_progress_covers_zero_to_one(service):
