@@ -3,7 +3,9 @@
     python app.py [--host HOST] [--port PORT] [--checkpoints DIR] [--threads N] [--share]
 
 Settings (limits, bind address, checkpoint folder) come from app/settings.py and LCOAN_* environment
-variables; the flags override them. On a Hugging Face Space (SPACE_ID set) the app binds 0.0.0.0.
+variables (Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured after LCOAN_HOST / LCOAN_PORT);
+the flags override them. On a Hugging Face Space (SPACE_ID set) the app binds 0.0.0.0, and with the
+``spaces`` package installed (ZeroGPU) the heavy functions run under ``spaces.GPU``.
 A public share link is made only with --share. SIGTERM (``kill``, a service manager) stops the app
 like Ctrl-C: the server closes and the temporary result files and Gradio's cached copies are removed.
 """

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     region_s = moved["dense"] - moved["lcoan"]
     rows = [
         ("whole LCoAN result (bicubic + tiled LCoAN), cold", whole, 60,
-         f"{lc.tiles} tiles of {lc.tile}x{lc.tile} LR; LCoAN alone {lc.seconds:.1f} s"),
+         f"{lc.tiles} tiles of {lc.tile[1]}x{lc.tile[0]} LR (edge padding included); LCoAN alone {lc.seconds:.1f} s"),
         (f"region comparison after moving it ({region}: no attention + dense NLA)", region_s, 10,
          f"no attention {c.results['none'].seconds:.1f} s, dense NLA {c.results['dense'].seconds:.1f} s (first region)"),
         ("everything again (cached)", cached["dense"], None, ""),

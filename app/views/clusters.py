@@ -122,7 +122,7 @@ def members_overlay(trace: Trace, image: np.ndarray, cluster: int, round: int = 
 
 
 def patch_strip(trace: Trace, image: np.ndarray, cluster: int, count: int = 8, radius: int = 4,
-                zoom: int = 6, round: int = 0) -> Image.Image | None:
+                zoom: int = 10, round: int = 0) -> Image.Image | None:
     """Up to ``count`` LR patches ((2 radius + 1)^2 pixels) centred on members of ``cluster``,
     spread over the cluster's members in raster order, side by side; the centre pixel is outlined.
     None when the cluster is empty."""
