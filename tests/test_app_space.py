@@ -79,5 +79,5 @@ def test_app_py_starts_as_on_a_space_and_stops_on_sigterm(tmp_path):
             assert b"/superresolve" in r.read()
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "Stopping" in out
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Stopping" in out, (proc.returncode, out[-2000:])
