@@ -38,7 +38,7 @@ from lcoan.io import ImageError, LoadedImage, load_image, to_uint8
 from lcoan.metrics import SSIM_WIN, psnr_y, ssim_y
 from lcoan.timing import timed_call
 
-from .region import Box, balanced_tile, balanced_tiles, region_box
+from .region import Box, balanced_tiles, region_box
 from .service import ModelService, ServiceError, image_key
 
 MODES = {"upscale": "Upscale: the input is the low-resolution image",

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         ("whole LCoAN result (bicubic + tiled LCoAN), cold", whole, 60,
          f"{lc.tiles} tiles of {lc.tile[1]}x{lc.tile[0]} LR (edge padding included); LCoAN alone {lc.seconds:.1f} s"),
         (f"region comparison after moving it ({region}: no attention + dense NLA)", region_s, 10,
-         f"no attention {c.results['none'].seconds:.1f} s, dense NLA {c.results['dense'].seconds:.1f} s (first region)"),
+         f"no attention {c.results['none'].seconds:.1f} s, dense NLA {c.results['dense'].seconds:.1f} s "
+         "(first region)"),
         ("everything again (cached)", cached["dense"], None, ""),
     ]
     table = [f"`python -m scripts.app_timing --size {w}x{h} --scale {args.scale}` (in-process, what the tab runs): "

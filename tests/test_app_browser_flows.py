@@ -13,12 +13,10 @@ import os
 import re
 import shutil
 import time
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,12 +29,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def text_of(page, selector: str) -> str:
@@ -58,21 +50,10 @@ def wait_text(page, selector: str, pattern: str, timeout: int = 120_000) -> str:
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from app.service import ModelService
-    from app.settings import Settings
-    from app.ui import build_demo
-    from tests.tiny_checkpoints import KINDS, make_checkpoints
+    from tests.live_app import all_kinds, live_app
 
-    before = torch.get_num_threads()
-    folder = make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4), kinds=(*KINDS, ("none", "none")))
-    settings = Settings(checkpoints=folder, port=free_port(), threads=1, lcoan_tile=128)
-    service = ModelService.from_settings(settings)
-    demo = build_demo(service)
-    demo.launch(**settings.launch_kwargs(), prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{settings.port}"
-    demo.close()
-    service.close()
-    torch.set_num_threads(before)
+    with live_app(all_kinds(tmp_path_factory.mktemp("ckpt")), lcoan_tile=128) as (_, url, _):
+        yield url
 
 
 @pytest.fixture()
@@ -111,7 +92,8 @@ def test_shared_similarity_after_x4_in_another_tab(app_url, page, tmp_path):
     # nothing re-runs by itself: the views settle (the bug was an endless re-run, a spinner that never ended)
     page.wait_for_timeout(3000)
     settled = text_of(page, "#similarity-band-info")
-    pending = "() => document.querySelectorAll('#similarity-band-info .eta-bar, #similarity-layers-info .eta-bar').length"
+    pending = ("() => document.querySelectorAll("
+               "'#similarity-band-info .eta-bar, #similarity-layers-info .eta-bar').length")
     samples = []
     for _ in range(6):
         page.wait_for_timeout(1000)

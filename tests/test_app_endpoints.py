@@ -3,12 +3,10 @@ photographs (assets/examples), tiny random checkpoints."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -20,32 +18,16 @@ from app.settings import Settings  # noqa: E402
 from app.ui import TABS, build_demo  # noqa: E402
 from lcoan.io import load_image  # noqa: E402
 from lcoan.metrics import psnr_y, ssim_y  # noqa: E402
-from tests.tiny_checkpoints import KINDS, make_checkpoints  # noqa: E402
+from tests.live_app import all_kinds, live_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    before = torch.get_num_threads()
-    ckpt = make_checkpoints(tmp_path_factory.mktemp("ckpt"), scales=(2, 4), kinds=(*KINDS, ("none", "none")))
-    settings = Settings(checkpoints=ckpt, port=free_port(), threads=1, max_upload_mb=2)
-    service = ModelService.from_settings(settings)
-    demo = build_demo(service)
-    demo.launch(**settings.launch_kwargs(), prevent_thread_lock=True, quiet=True)
-    client = Client(f"http://127.0.0.1:{settings.port}", verbose=False,
-                    download_files=str(tmp_path_factory.mktemp("downloads")))
-    yield demo, client, service
-    demo.close()
-    service.close()
-    torch.set_num_threads(before)
+    with live_app(all_kinds(tmp_path_factory.mktemp("ckpt")), max_upload_mb=2) as (demo, url, service):
+        yield demo, Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads"))), service
 
 
 def read_png(path: str) -> np.ndarray:

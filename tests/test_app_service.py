@@ -13,8 +13,6 @@ from app.compare import (
     METHODS,
     REGION,
     Box,
-    balanced_tile,
-    balanced_tiles,
     compare,
     compare_steps,
     load_input,
@@ -25,6 +23,7 @@ from app.compare import (
 )
 from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
 from app.outputs import OutputDir, safe_stem
+from app.region import balanced_tile, balanced_tiles
 from app.service import LRUCache, ModelService, ServiceError
 from app.settings import Settings
 from app.views.superresolve import crops, method_crop, preview, view_names, with_box

@@ -73,7 +73,8 @@ def test_app_py_starts_as_on_a_space_and_stops_on_sigterm(tmp_path):
                 break
             except OSError:
                 time.sleep(1)
-        assert page is not None, f"app.py did not serve on 127.0.0.1:{port}: {proc.stdout.read() if proc.poll() is not None else ''}"
+        log = proc.stdout.read() if proc.poll() is not None else ""
+        assert page is not None, f"app.py did not serve on 127.0.0.1:{port}: {log}"
         assert "LCoAN Studio" in page and str(tmp_path) not in page  # no server folder in the page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=30) as r:
             assert b"/superresolve" in r.read()

@@ -56,7 +56,8 @@ def test_clusters_and_members(server):
     assert k == int(sizes_k.argmax())
     members, strip, data = client.predict(**_args(paths["photo"]), cluster=k, api_name="/cluster_members")
     assert data["positions"] == torch.nonzero(trace.patterns[0].codes[0] == k)[:, 0].tolist()
-    assert Image.open(members).size == (14 * f, 12 * f) and Image.open(strip).size[1] == 9 * 10  # 9x9 LR patches, zoom 10
+    assert Image.open(members).size == (14 * f, 12 * f)
+    assert Image.open(strip).size[1] == 9 * 10  # 9x9 LR patches, zoom 10
     fig = client.predict(**_args(paths["photo"]), method="pca", cluster=k, api_name="/cluster_projection")
     assert fig is not None
 

@@ -80,7 +80,8 @@ class Shared:
             return new
 
         inputs = [self.state, image] + ([scale] if scale is not None else [])
-        triggers = [image.change] + ([scale.input if scale_set is not None else scale.change] if scale is not None else [])
+        scale_trigger = None if scale is None else (scale.input if scale_set is not None else scale.change)
+        triggers = [image.change] + ([scale_trigger] if scale_trigger is not None else [])
         gr.on(triggers, remember, inputs=inputs, outputs=self.state, api_visibility="private",
               show_progress="hidden", concurrency_limit=4, concurrency_id="shared-state")
         if not isinstance(tab, gr.Tab):

@@ -71,8 +71,9 @@ def build(service, shared: Shared | None = None) -> None:
         g = red["js"].shape[0]
         off = ~torch.eye(g, dtype=torch.bool)
         note = (f"Dense NLA ({insp.labels['dense']}): over {red['samples']} sampled queries, the attention rows of "
-                f"two different layers have a mean Jensen-Shannon divergence of **{float(red['js'][off].mean()):.3f} nats** "
-                f"(0 = identical, ln 2 = 0.693 = disjoint) and a mean correlation of **{float(red['corr'][off].mean()):.3f}**. "
+                f"two different layers have a mean Jensen-Shannon divergence of "
+                f"**{float(red['js'][off].mean()):.3f} nats** (0 = identical, ln 2 = 0.693 = disjoint) and a mean "
+                f"correlation of **{float(red['corr'][off].mean()):.3f}**. "
                 f"Each of its {g} layers recomputes an N x N matrix; LCoAN computes one sparse matrix and shares it.")
         payload = {"layers": g, "samples": red["samples"], "js": red["js"].tolist(), "corr": red["corr"].tolist(),
                    "sampled_positions": sampled["positions"].tolist()}
