@@ -1,6 +1,6 @@
 """Whole-network forward time per attention kind, interleaved, median of repeats.
 
-    python scripts/forward_time.py --preset s --sizes 64 128 --repeats 3 [--threads 1]
+    python -m scripts.forward_time --preset s --sizes 64 128 --repeats 3 [--threads 1]
 
 Random weights (time does not depend on them), batch 1, float32, torch.inference_mode.
 """

@@ -1,6 +1,6 @@
 """Time the inside-LCoA endpoints of the full app through gradio_client, for one input image.
 
-    python scripts/inspect_timings.py [--checkpoints DIR] [--image PATH] [--scale 2] [--region downscale]
+    python -m scripts.inspect_timings [--checkpoints DIR] [--image PATH] [--scale 2] [--region downscale]
 
 Default image: a 256x256 crop of scikit-image's astronaut photo. Prints a markdown table: the first
 call of each view (traces, first derived quantities) and then interactions re-rendered from the cache
