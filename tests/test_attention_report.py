@@ -178,5 +178,5 @@ def test_init_from_with_another_attn_res_scale_keeps_the_function(tmp_path, kind
     x = torch.rand(1, 3, 9, 9)
     with torch.no_grad():
         assert torch.allclose(dst.eval()(x), src(x), atol=1e-5)
-    assert not math.isclose(float(dst.groups[0].attention.value.weight.abs().sum()),
-                            float(src.groups[0].attention.value.weight.abs().sum()))
+    assert not math.isclose(float(dst.groups[0].attention.value.weight.detach().abs().sum()),
+                            float(src.groups[0].attention.value.weight.detach().abs().sum()))
