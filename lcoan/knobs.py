@@ -30,6 +30,7 @@ from torch import Tensor
 from .attention.dense import dense_attention
 from .attention.embed import query_key
 from .attention.kmeans import cluster_sums, spherical_kmeans
+from .attention.lsp import LearnableSparsePattern
 from .attention_report import sample_positions
 from .inference import from_tensor, to_tensor
 from .metrics import psnr_y
@@ -84,28 +85,34 @@ def with_rounds(model: LCoAN, rounds: int, keys: list[Tensor] | None = None, ite
     return clone.train(model.training)
 
 
+@dataclass
+class DensePattern:
+    """W >= N as one dense softmax over the model's own embeddings, with the fused kernel (no
+    (N, 3N) score matrix). q: (B, N, D) raw query, k: (B, N, D) unit key."""
+
+    q: Tensor
+    k: Tensor
+
+    def apply(self, value: Tensor) -> Tensor:
+        """value: (B, N, C) -> (B, N, C)."""
+        return dense_attention(self.q, self.k, value)
+
+
+def dense_pattern(maker: LearnableSparsePattern, features: Tensor) -> DensePattern:
+    """The pattern maker's match embedding (and logit scale) on ``features`` (B, C, H, W), dense."""
+    return DensePattern(*query_key(maker.match, maker.log_scale, features))
+
+
 def dense_pattern_forward(model: LCoAN, x: Tensor) -> Tensor:
     """An LSP model with W >= N, computed as dense attention: (B, 3, H, W) -> (B, 3, sH, sW).
 
-    With one window holding all N positions, LSP's weights are softmax(q k_hat^T) over every key:
-    this is that, with the fused kernel (no (N, 3N) score matrix), using the model's own match
-    embedding, its per-group values and, under CoA, the weights of the first group for all.
+    With one window holding all N positions, LSP's weights are softmax(q k_hat^T) over every key;
+    the network runs unchanged (per-group values, under CoA the first group's weights for all)
+    with :class:`DensePattern` in place of the sparse one.
     """
-    cfg = model.cfg
-    if cfg.attention != "lsp":
+    if model.cfg.attention != "lsp":
         raise ValueError("dense_pattern_forward needs an LSP (LCoAN) model")
-    head = model.conv_first(x - model.rgb_mean)
-    feats, qk = head, None
-    for g, group in enumerate(model.groups):
-        y = group.blocks(feats)
-        if qk is None or not cfg.share_pattern:
-            maker = model.patterns[0 if cfg.share_pattern else g]
-            qk = query_key(maker.match, maker.log_scale, y)
-        attn = dense_attention(*qk, group.attention.project(y))
-        y = y + cfg.attn_res_scale * attn.transpose(1, 2).reshape(y.shape)
-        feats = feats + cfg.group_res_scale * group.conv(y)
-    body = model.conv_after_body(feats) + head
-    return model.conv_last(model.upsample(body)) + model.rgb_mean
+    return model(x, make_pattern=dense_pattern)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:

@@ -8,6 +8,9 @@ One skeleton for the three attention kinds of :class:`LCoANConfig`:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import torch
 from torch import Tensor, nn
 
@@ -30,6 +33,21 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
+
+
+class Pattern(Protocol):
+    """What a group needs from an attention pattern: apply(values (B, N, C)) -> (B, N, C)."""
+
+    def apply(self, value: Tensor) -> Tensor: ...
+
+
+# (pattern maker, first group's features (B, C, H, W)) -> the pattern every group then applies
+PatternFn = Callable[[LearnableSparsePattern, Tensor], Pattern]
+
+
+def lsp_pattern(maker: LearnableSparsePattern, features: Tensor) -> SharedPattern:
+    """The trained LSP pattern: cluster, sort and softmax over windows (the default)."""
+    return maker(features)
 
 
 class ResidualGroup(nn.Module):
@@ -82,16 +100,23 @@ class LCoAN(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward_features(self, x: Tensor, tracer: TraceBuilder | None = None) -> Tensor:
-        """The residual groups. x: (B, C, H, W) -> (B, C, H, W)."""
-        shared: SharedPattern | None = None
+    def forward_features(self, x: Tensor, tracer: TraceBuilder | None = None,
+                         make_pattern: PatternFn = lsp_pattern) -> Tensor:
+        """The residual groups. x: (B, C, H, W) -> (B, C, H, W).
+
+        ``make_pattern`` (lsp only) builds the pattern the groups apply; another one (e.g. dense
+        softmax over the same embeddings, :mod:`lcoan.knobs`) runs the same weights another way.
+        """
+        if tracer is not None and make_pattern is not lsp_pattern:
+            raise ValueError("a trace records the trained LSP pattern only")
+        shared: Pattern | None = None
         for g, group in enumerate(self.groups):
             y = group.blocks(x)
             if self.cfg.attention == "lsp":
                 if shared is None or not self.cfg.share_pattern:
                     # LSP: cluster + sort + softmax weights. Under CoA this runs in group 0 only.
                     maker = self.patterns[0 if self.cfg.share_pattern else g]
-                    shared = maker(y)
+                    shared = make_pattern(maker, y)
                     if tracer is not None:
                         tracer.pattern(shared, maker.clusters.centroids, g)
                 # CoA: this group's own values, aggregated with the shared weights.
@@ -111,13 +136,14 @@ class LCoAN(nn.Module):
             x = x + self.cfg.group_res_scale * group.conv(y)
         return x
 
-    def _forward(self, x: Tensor, tracer: TraceBuilder | None) -> Tensor:
+    def _forward(self, x: Tensor, tracer: TraceBuilder | None, make_pattern: PatternFn = lsp_pattern) -> Tensor:
         head = self.conv_first(x - self.rgb_mean)
-        body = self.conv_after_body(self.forward_features(head, tracer)) + head
+        body = self.conv_after_body(self.forward_features(head, tracer, make_pattern)) + head
         return self.conv_last(self.upsample(body)) + self.rgb_mean
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._forward(x, None)
+    def forward(self, x: Tensor, make_pattern: PatternFn = lsp_pattern) -> Tensor:
+        """x: (B, 3, H, W) -> (B, 3, sH, sW); ``make_pattern``: see :meth:`forward_features`."""
+        return self._forward(x, None, make_pattern)
 
     def forward_with_trace(self, x: Tensor) -> tuple[Tensor, Trace]:
         """Forward pass of ONE image (B = 1) that also returns its :class:`Trace`."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Controlled experiments for "does the network use its attention" (issue 14): every variant
-# fine-tunes today's shipped x2 checkpoint of its kind for the same budget (600 iterations,
+# fine-tunes today's shipped checkpoint of its kind (x2; a name ending in -x4: the x4 one) for the same budget (600 iterations,
 # cosine from 2e-4, seed 2, the same pixels per batch), one torch thread each. Resumable: run the
 # same line again after an interruption. Held-out reports and the table:
 #   bash scripts/attention_experiments.sh report    (attention_report on data/heldout/*)
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the shared budget; P48 / P96: the same LR pixels per batch; FIX: every departure from the paper at once
-COMMON="--preset s --scale 2 --data ${DATA:-../shared/data/train/bsds400} --iters 600 --lr 2e-4 --warmup 50"
+COMMON="--preset s --data ${DATA:-../shared/data/train/bsds400} --iters 600 --lr 2e-4 --warmup 50"
 COMMON="$COMMON --seed 2 --val-every 200 --threads ${THREADS:-1}"
 P48="--batch 16 --patch 48" P96="--batch 4 --patch 96" FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
 declare -A V=(
@@ -23,8 +23,12 @@ declare -A V=(
   [dense-p96]="--attention dense $P96"
   [dense-fix-p96]="--attention dense $P96 --logit-scale 8 --attn-res-scale 1"
   [dense-fix-p48]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1"
+  [none-p48-x4]="--attention none $P48"
+  [lsp-fix-p48-x4]="--attention lsp $P48 $FIX"
+  [dense-fix-p48-x4]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1"
 )
 kind_of() { case "$1" in none*) echo none ;; lsp*) echo lcoan ;; dense*) echo dense ;; esac; }
+scale_of() { case "$1" in *-x4) echo 4 ;; *) echo 2 ;; esac; }
 case "${1:-list}" in
   list) for k in "${!V[@]}"; do echo "$k: ${V[$k]}"; done | sort ;;
   report)
@@ -37,7 +41,8 @@ case "${1:-list}" in
   *)
     for name in "$@"; do
       [ -n "${V[$name]:-}" ] || { echo "unknown variant: $name (see: list)" >&2; exit 2; }
-      python -m lcoan.train $COMMON ${V[$name]} --init-from "checkpoints/$(kind_of "$name")-s-x2" \
+      s=$(scale_of "$name")
+      python -m lcoan.train $COMMON --scale "$s" ${V[$name]} --init-from "checkpoints/$(kind_of "$name")-s-x$s" \
         --out "runs/exp/$name" --export "runs/exp/$name/model"
     done ;;
 esac

@@ -5,7 +5,7 @@
 Reads, for every ``runs/exp/VARIANT``: ``run.json`` (config, command, step), ``log.csv``
 (s/iteration, validation PSNR) and ``attention.json`` (written by ``lcoan.attention_report`` via
 ``bash scripts/attention_experiments.sh report``). The gain of a variant is its held-out PSNR minus
-that of the ``none`` run with the same patch size (same budget, seed and pixels per batch).
+that of the ``none`` run with the same scale and patch size (same budget, seed and pixels per batch).
 """
 from __future__ import annotations
 
@@ -20,22 +20,22 @@ from lcoan.blocks import splice
 
 HEADER = """# Making the attention count: controlled experiments
 
-Every variant fine-tunes today's shipped x2 checkpoint of its kind (`checkpoints/{lcoan,dense,none}-s-x2`)
-with the same budget: 600 iterations, cosine from 2e-4 (50 warm-up), seed 2, the same number of LR
-pixels per batch (16 x 48² or 4 x 96²), one torch thread on the 2-core CPU (`bash
-scripts/attention_experiments.sh VARIANT`). They are compared on held-out data only, never on
-Set5/Set14: *val* is the training command's own held-out validation (centre crops of the 10 BSDS
-images it never trains on), *bsds* and *structure* are `python -m lcoan.attention_report` on 128x128-LR
-centre crops of those 10 photos and of 5 photographs with repeated structure (brick wall, gravel,
-grass, coins, text; `python -m scripts.heldout_data`, CC0 / public domain, shipped inside scikit-image).
+Every variant fine-tunes today's shipped checkpoint of its kind and scale
+(`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget: 600
+iterations, cosine from 2e-4 (50 warm-up), seed 2, the same number of LR pixels per batch (16 x 48² or 4 x
+96²), one torch thread on the 2-core CPU (`bash scripts/attention_experiments.sh VARIANT`). They are compared
+on held-out data only, never on Set5/Set14: *val* is the training command's own held-out validation (centre
+crops of the 10 BSDS images it never trains on), *bsds* and *structure* are `python -m lcoan.attention_report`
+on 128x128-LR centre crops of those 10 photos and of 5 photographs with repeated structure (brick wall,
+gravel, grass, coins, text; `python -m scripts.heldout_data`, CC0 / public domain, shipped inside
+scikit-image).
 
-Columns: *gain* = PSNR minus the `none` run with the same patch; *drop* = PSNR lost when the same
-weights run with the attention branch off (`attn_res_scale = 0`); *entropy* = mean normalised entropy
-of the dense softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense
-mass on the keys LSP gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* =
-share of the 128 centroids with a member. Flags: `ls8` = learnable logit scale initialised at 8,
-`ars1` = `attn_res_scale` 1 (value projection rescaled so step 0 computes the same function),
-`reseed` = dead centroids re-seeded; `fix` = all three.
+Columns: *gain* = PSNR minus the `none` run with the same scale and patch; *drop* = PSNR lost when the same
+weights run with the attention branch off (`attn_res_scale = 0`); *entropy* = mean normalised entropy of the
+dense softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense mass on the keys LSP
+gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* = share of the 128 centroids with a
+member. Flags: `ls8` = learnable logit scale initialised at 8, `ars1` = `attn_res_scale` 1 (value projection
+rescaled so step 0 computes the same function), `reseed` = dead centroids re-seeded; `fix` = all three.
 """
 
 
@@ -72,6 +72,7 @@ def collect(runs: Path) -> list[dict]:
         speeds = [float(r["s_per_it"]) for r in log if r.get("s_per_it")]
         vals = [(int(r["step"]), float(r["val_psnr"])) for r in log if r.get("val_psnr")]
         rec = {"variant": folder.name, "kind": info["config"]["attention"], "flags": flags(info["config"]),
+               "scale": info["config"].get("scale", 2),
                "patch": patch_of(info.get("command", "")), "step": info.get("step", 0),
                "iters": info.get("iters"), "s_per_it": statistics.median(speeds) if speeds else None,
                "val_start": vals[0][1] if vals else None, "val": vals[-1][1] if vals else None, "data": {}}
@@ -90,13 +91,13 @@ def f(value, digits: int = 3, signed: bool = False) -> str:
 
 
 def table(records: list[dict]) -> str:
-    none = {r["patch"]: r for r in records if r["kind"] == "none"}
-    lines = ["| variant | kind | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
+    none = {(r["scale"], r["patch"]): r for r in records if r["kind"] == "none"}
+    lines = ["| variant | kind | scale | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
              "bsds PSNR | gain bsds | drop bsds | structure PSNR | gain structure | drop structure | "
              "entropy | recall | clusters |",
-             "|" + "---|" * 17]
+             "|" + "---|" * 18]
     for r in records:
-        base = none.get(r["patch"])
+        base = none.get((r["scale"], r["patch"]))
         b, s = r["data"].get("bsds", {}), r["data"].get("structure", {})
         bb = base["data"].get("bsds", {}) if base else {}
         bs = base["data"].get("structure", {}) if base else {}
@@ -114,7 +115,8 @@ def table(records: list[dict]) -> str:
         used = [x.get("clusters_used") for x in (b, s) if x.get("clusters_used") is not None]
         done = f"{r['step']}" + ("" if r["iters"] is None or r["step"] >= r["iters"] else f"/{r['iters']} (running)")
         lines.append(
-            f"| {r['variant']} | {r['kind']} | {r['flags']} | {r['patch']} | {done} | {f(r['s_per_it'], 2)} | "
+            f"| {r['variant']} | {r['kind']} | x{r['scale']} | {r['flags']} | {r['patch']} | {done} | "
+            f"{f(r['s_per_it'], 2)} | "
             f"{f(r['val_start'], 2)} -> {f(r['val'], 3)} | {gain(r['val'], base['val'] if base else None)} | "
             f"{f(b.get('psnr_on'))} | {gain(b, bb, 'psnr_on')} | {f(b.get('drop'), signed=True)} | "
             f"{f(s.get('psnr_on'))} | {gain(s, bs, 'psnr_on')} | {f(s.get('drop'), signed=True)} | "

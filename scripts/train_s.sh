@@ -4,7 +4,7 @@
 # run continues from runs/<name>/resume/ (a finished run does nothing and never overwrites its export).
 # x2 has two stages: 5000 iterations (cosine from 5e-4), then a warm restart of 4000 more (cosine from
 # 3e-4, another seed so other patches) that overwrites checkpoints/*-s-x2; x4 then fine-tunes that x2.
-# Usage: bash scripts/train_s.sh [lcoan|dense|none|lcoan-x4|dense-x4|lcoan-x2b|dense-x2b|none-x2b] [extra args]
+# Usage: bash scripts/train_s.sh [lcoan|dense|none|lcoan-x4|dense-x4|none-x4|lcoan-x2b|dense-x2b|none-x2b] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/train/bsds400}
@@ -19,9 +19,10 @@ case "$what" in
   none)     run $X2 --attention none  --out runs/none-s-x2  --export checkpoints/none-s-x2 "$@" ;;
   lcoan-x4) run $X4 --attention lsp   --out runs/lcoan-s-x4 --init-from checkpoints/lcoan-s-x2 --export checkpoints/lcoan-s-x4 "$@" ;;
   dense-x4) run $X4 --attention dense --out runs/dense-s-x4 --init-from checkpoints/dense-s-x2 --export checkpoints/dense-s-x4 "$@" ;;
+  none-x4)  run $X4 --attention none  --out runs/none-s-x4  --init-from checkpoints/none-s-x2  --export checkpoints/none-s-x4 "$@" ;;
   lcoan-x2b) run $X2B --attention lsp   --out runs/lcoan-s-x2b --init-from checkpoints/lcoan-s-x2 --export checkpoints/lcoan-s-x2 "$@" ;;
   dense-x2b) run $X2B --attention dense --out runs/dense-s-x2b --init-from checkpoints/dense-s-x2 --export checkpoints/dense-s-x2 "$@" ;;
   none-x2b)  run $X2B --attention none  --out runs/none-s-x2b  --init-from checkpoints/none-s-x2  --export checkpoints/none-s-x2 "$@" ;;
-  all) for w in lcoan dense none lcoan-x2b dense-x2b none-x2b lcoan-x4 dense-x4; do bash "$0" "$w" "$@"; done ;;
+  all) for w in lcoan dense none lcoan-x2b dense-x2b none-x2b lcoan-x4 dense-x4 none-x4; do bash "$0" "$w" "$@"; done ;;
   *) echo "unknown run: $what" >&2; exit 2 ;;
 esac
