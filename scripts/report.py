@@ -158,6 +158,21 @@ SELECTION = ("Set5 and Set14 never chose between checkpoints or hyper-parameters
              "hyper-parameter, and the x4 models start from those x2 models.")
 
 
+def departures(cfg) -> str:
+    """The card's line on where this config leaves the paper (the optional flags of issue #14), or ''."""
+    out = []
+    if cfg.attention != "none" and cfg.logit_scale is not None:
+        out.append(f"a learnable logit scale multiplies the query (initialised at {cfg.logit_scale:g})")
+    if cfg.attention != "none" and cfg.attn_res_scale != 0.1:
+        out.append(f"the attention branch is added with scale {cfg.attn_res_scale:g} (paper: 0.1)")
+    if cfg.attention == "lsp" and cfg.reseed_dead:
+        out.append("k-means centroids that lose all members are re-seeded from the batch")
+    if not out:
+        return ""
+    return ("- Departures from the paper (optional config flags, see docs/attention_experiments.md): "
+            + "; ".join(out) + ".\n")
+
+
 def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
          peers: dict[str, dict] | None = None, shared: dict[str, int] | None = None) -> str:
     """The model card; ``peers``: the other shipped checkpoints of the same scale (name -> eval result);
@@ -186,7 +201,7 @@ def card(name: str, info: dict, cfg, params: int, result: dict, bicubic: dict,
 - Architecture: {cfg.num_feat} channels, {cfg.num_groups} residual groups x {cfg.num_blocks} blocks, attention
   `{cfg.attention}`{lsp_text};
   {params:,} parameters.
-- Data: BSDS400 photos (train + test splits of BSDS500; its val split, i.e. BSD100, is not used);
+{departures(cfg)}- Data: BSDS400 photos (train + test splits of BSDS500; its val split, i.e. BSD100, is not used);
   {info.get('train_images', 390)} for training, {info.get('val_images', 10)} held out for validation
   (every 40th by name). LR made with our MATLAB-compatible bicubic degradation; 48x48 LR patches,
   batch 16, 8 flips/rotations, L1 loss, Adam with warm-up and cosine decay.

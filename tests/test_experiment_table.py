@@ -1,0 +1,60 @@
+"""The attention experiments' table is computed from the runs' files: gains pair runs of the same
+scale and patch, a run still in progress says so, and the card names the paper departures."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lcoan.config import LCoANConfig
+from scripts.experiment_table import collect, table
+from scripts.report import departures
+
+
+def fake_run(root: Path, name: str, kind: str, scale: int, step: int, vals: list[float],
+             bsds: float | None = None, **cfg) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    info = {"config": {"attention": kind, "scale": scale, **cfg}, "step": step, "iters": 600,
+            "command": f"python -m lcoan.train --scale {scale} --batch 16 --patch 48 --out {folder}"}
+    (folder / "run.json").write_text(json.dumps(info))
+    rows = ["step,loss,lr,val_psnr,elapsed_s,s_per_it"]
+    rows += [f"{200 * i},,,{v},0,{2.0 + i}" for i, v in enumerate(vals)]
+    (folder / "log.csv").write_text("\n".join(rows) + "\n")
+    if bsds is not None:
+        summary = {"psnr_on": bsds, "drop": 0.05 if kind != "none" else 0.0, "entropy": 0.5 if kind != "none" else None,
+                   "recall": 0.4 if kind == "lsp" else None, "clusters_used": 0.9 if kind == "lsp" else None}
+        (folder / "attention.json").write_text(json.dumps([{"data": "bsds", "summary": summary}]))
+
+
+def row(text: str, variant: str) -> list[str]:
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {variant} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_gain_pairs_same_scale_and_patch(tmp_path: Path) -> None:
+    fake_run(tmp_path, "none-p48", "none", 2, 600, [30.0, 30.2], bsds=31.0)
+    fake_run(tmp_path, "lsp-fix-p48", "lsp", 2, 600, [30.0, 30.3], bsds=31.25, logit_scale=8.0, reseed_dead=True)
+    fake_run(tmp_path, "lsp-fix-p48-x4", "lsp", 4, 600, [26.0, 26.1], bsds=27.0, logit_scale=8.0)
+    text = table(collect(tmp_path))
+    x2 = row(text, "lsp-fix-p48")
+    assert x2[2] == "x2" and x2[3] == "ls8, reseed"
+    assert x2[8] == "+0.100"  # val gain over none with the same scale and patch
+    assert x2[10] == "+0.250"  # bsds gain
+    x4 = row(text, "lsp-fix-p48-x4")
+    assert x4[2] == "x4" and x4[8] == "–" and x4[10] == "–"  # no x4 none run: no gain, not the x2 one
+    assert row(text, "none-p48")[8] == "–"
+
+
+def test_running_run_is_marked(tmp_path: Path) -> None:
+    fake_run(tmp_path, "dense-fix-p48", "dense", 2, 450, [30.4, 30.45], attn_res_scale=1.0)
+    cells = row(table(collect(tmp_path)), "dense-fix-p48")
+    assert cells[5] == "450/600 (running)"
+    assert cells[3] == "ars1"
+    assert cells[6] == "2.50"  # median s/iteration of the logged rows
+
+
+def test_card_names_departures_only_when_present() -> None:
+    assert departures(LCoANConfig(attention="lsp")) == ""
+    assert departures(LCoANConfig(attention="none", logit_scale=8.0)) == ""
+    text = departures(LCoANConfig(attention="lsp", logit_scale=8.0, attn_res_scale=1.0, reseed_dead=True))
+    assert "logit scale" in text and "scale 1 (paper: 0.1)" in text and "re-seeded" in text
