@@ -9,7 +9,6 @@ one downloads is what those tabs show. Results are cached in the model service's
 """
 from __future__ import annotations
 
-import secrets
 import threading
 import weakref
 from collections.abc import Callable
@@ -199,10 +198,7 @@ class ExperimentService:
         meta = {"checkpoint": entry.folder.name, "config": entry.model.cfg.to_dict(), "scale": insp.scale,
                 "region": insp.region.note, "image": Path(str(name or "image")).name}
         data = trace_bytes(trace, meta)
-        folder = self.models.outputs.path / secrets.token_hex(8)
-        folder.mkdir(parents=True)
-        path = folder / f"{safe_stem(name)}_x{insp.scale}_{kind}_trace.zip"
-        path.write_bytes(data)
+        path = self.models.outputs.save_bytes(f"{safe_stem(name)}_x{insp.scale}_{kind}_trace", ".zip", data)
         report = {"kind": trace.kind, "lr_size": list(trace.lr_size), "positions": trace.n,
                   "groups": len(trace.groups), "patterns": len(trace.patterns), "bytes": len(data),
                   "region": insp.region.note, "checkpoint": entry.folder.name}

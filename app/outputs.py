@@ -39,16 +39,25 @@ class OutputDir:
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
-    def save_png(self, stem: str, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
-                 grayscale: bool = False) -> Path:
-        """Write ``rgb`` (and ``alpha``) with :func:`lcoan.io.save_image`; returns the file's path."""
+    def _new_folder(self) -> Path:
+        """A fresh random sub-folder; the oldest ones beyond ``keep`` are removed."""
         sub = self.path / secrets.token_hex(8)
         sub.mkdir()
-        path = save_image(sub / f"{safe_stem(stem)}.png", rgb, alpha, grayscale=grayscale)
         with self._lock:
             self._files.append(sub)
             while len(self._files) > self.keep:
                 shutil.rmtree(self._files.popleft(), ignore_errors=True)
+        return sub
+
+    def save_png(self, stem: str, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
+                 grayscale: bool = False) -> Path:
+        """Write ``rgb`` (and ``alpha``) with :func:`lcoan.io.save_image`; returns the file's path."""
+        return save_image(self._new_folder() / f"{safe_stem(stem)}.png", rgb, alpha, grayscale=grayscale)
+
+    def save_bytes(self, stem: str, suffix: str, data: bytes) -> Path:
+        """Write ``data`` as ``<stem><suffix>`` (e.g. a trace zip), kept and rotated like the PNGs."""
+        path = self._new_folder() / f"{safe_stem(stem)}{suffix}"
+        path.write_bytes(data)
         return path
 
     def __len__(self) -> int:

@@ -232,16 +232,23 @@ Image Super-Resolution*, arXiv:2404.04922 (2024). Licence of these weights: MIT,
 """
 
 
-def training_curves(out: Path) -> list[str]:
-    """Validation PSNR vs iteration, one panel per scale; a stage that continues a same-scale
-    checkpoint (--init-from) is drawn after its parent's iterations."""
+def training_curves(out: Path, infos: list[dict] | None = None) -> list[str]:
+    """Validation PSNR vs iteration, one panel per scale: runs/*/log.csv plus the log of every stage
+    of the shipped checkpoints ``infos`` (e.g. a fine-tune under runs/exp/); a stage that continues a
+    same-scale checkpoint (--init-from) is drawn after its parent's iterations."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    logs = set((ROOT / "runs").glob("*/log.csv"))
+    for info in infos or []:
+        for stage in checkpoint.training_stages(info):
+            path = ROOT / run_key(stage) / "log.csv"
+            if path.is_file():
+                logs.add(path)
     runs = []
-    for path in sorted((ROOT / "runs").glob("*/log.csv")):
+    for path in sorted(logs):
         info = read_run_info(path.parent)
         scale = info.get("config", {}).get("scale") or int(path.parent.name.rsplit("-x", 1)[-1][0])
         kind = info.get("config", {}).get("attention") or path.parent.name.split("-")[0]
@@ -363,7 +370,7 @@ def main() -> int:
         text = card(folder.name, infos[folder.name], cfg, params, results[folder.name], bicubic[cfg.scale], peers,
                     shared)
         path.write_text(carry_blocks(path.read_text() if path.exists() else "", text))
-    training_curves(ROOT / "docs" / "training_curves.png")
+    training_curves(ROOT / "docs" / "training_curves.png", list(infos.values()))
     section = readme_section(results, bicubic, infos)
     blocks.splice(ROOT / "README.md", "results", section, append=False)
     print(section)

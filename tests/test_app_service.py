@@ -240,6 +240,9 @@ def test_output_dir_keeps_the_newest_and_cleans_up():
     rgb = np.zeros((4, 4, 3), np.uint8)
     paths = [out.save_png(f"r{i}", rgb) for i in range(3)]
     assert not paths[0].exists() and paths[1].exists() and paths[2].exists() and len(out) == 2
+    zipped = out.save_bytes("../t race", ".zip", b"PK")  # trace zips share the same rotation
+    assert zipped.name == "t_race.zip" and zipped.read_bytes() == b"PK" and zipped.parent.parent == out.path
+    assert not paths[1].exists() and len(out) == 2
     out.cleanup()
     assert not out.path.exists()
     out.cleanup()  # idempotent
