@@ -58,3 +58,18 @@ def test_card_names_departures_only_when_present() -> None:
     assert departures(LCoANConfig(attention="none", logit_scale=8.0)) == ""
     text = departures(LCoANConfig(attention="lsp", logit_scale=8.0, attn_res_scale=1.0, reseed_dead=True))
     assert "logit scale" in text and "scale 1 (paper: 0.1)" in text and "re-seeded" in text
+
+
+def test_floor_check_flags_a_loss_beyond_the_floor(tmp_path: Path, capsys) -> None:
+    from scripts.floor_check import main as floor_main
+
+    def write(path: Path, set5: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"Set5": {"mean": {"psnr": set5}}}))
+
+    write(tmp_path / "before" / "a-x2.json", 37.00)
+    write(tmp_path / "ckpt" / "a-x2" / "eval.json", 36.97)
+    args = ["--before", str(tmp_path / "before"), "--checkpoints", str(tmp_path / "ckpt")]
+    assert floor_main(args) == 0 and "| a-x2 | Set5 | 37.000 | 36.970 | -0.030 |" in capsys.readouterr().out
+    write(tmp_path / "ckpt" / "a-x2" / "eval.json", 36.90)
+    assert floor_main(args) == 1 and "OUTSIDE" in capsys.readouterr().out
