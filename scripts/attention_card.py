@@ -2,6 +2,7 @@
 
     python -m scripts.heldout_data        # once: data/heldout/{bsds,structure}
     python -m scripts.attention_card [--checkpoints checkpoints] [--data data/heldout/bsds data/heldout/structure]
+                                     [--only NAME ...]   (re-measure these; the others reuse attention.json)
 
 Runs ``lcoan.attention_report`` on every ``checkpoints/*-x[234]`` folder, writes
 ``checkpoints/<name>/attention.json``, the README block ``attention`` (all checkpoints) and the same
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", nargs="+", default=[str(ROOT / "data/heldout/bsds"), str(ROOT / "data/heldout/structure")])
     p.add_argument("--lr-size", type=int, default=128)
     p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="re-measure only these checkpoints; the others reuse their attention.json")
     args = p.parse_args(argv)
     for d in args.data:
         if not Path(d).is_dir():
@@ -48,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     everything = []
     cache: dict[tuple[str, int], list] = {}
     for folder in folders:
+        stored = folder / "attention.json"
+        if args.only and folder.name not in args.only and stored.exists():
+            results = json.loads(stored.read_text())
+            splice(card_path(folder), "attention", INTRO + markdown(results))
+            everything += results
+            continue
         results = []
         for data in args.data:
             scale = json.loads((folder / "config.json").read_text())["scale"]
