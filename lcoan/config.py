@@ -48,7 +48,7 @@ class LCoANConfig:
     kmeans_init_iters: int = 10
     attn_res_scale: float = 0.1
     group_res_scale: float = 0.1
-    # Departures from the paper, off by default (see README "Making the attention count"):
+    # Departures from the paper, off by default (see docs/attention_experiments.md):
     # logit_scale: a learnable scalar t, initialised at this value, multiplying the raw query, so
     #   scores are t * (q . k_hat) instead of q . k_hat (lets the softmax sharpen without growing |q|).
     # reseed_dead: k-means centroids whose running cluster size falls near zero are moved onto
@@ -95,6 +95,21 @@ class LCoANConfig:
     def match_dim(self) -> int:
         """Channels of the match (similarity) embedding, C / r."""
         return self.num_feat // self.match_reduction
+
+    def departures(self, short: bool = False) -> list[str]:
+        """Where this config leaves the paper, in words (only flags that act on this attention kind);
+        ``short``: a few words each, for tables."""
+        out = []
+        if self.attention != "none" and self.logit_scale is not None:
+            out.append(f"logit scale (init {self.logit_scale:g})" if short else
+                       f"a learnable logit scale multiplies the query (initialised at {self.logit_scale:g})")
+        if self.attention != "none" and self.attn_res_scale != 0.1:
+            out.append(f"branch x{self.attn_res_scale:g}" if short else
+                       f"the attention branch is added with scale {self.attn_res_scale:g} (paper: 0.1)")
+        if self.attention == "lsp" and self.reseed_dead:
+            out.append("re-seeding" if short else
+                       "k-means centroids that lose all members are re-seeded from the batch")
+        return out
 
     def replace(self, **changes: Any) -> LCoANConfig:
         return dataclasses.replace(self, **changes)

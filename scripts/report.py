@@ -159,14 +159,8 @@ SELECTION = ("Set5 and Set14 never chose between checkpoints or hyper-parameters
 
 
 def departures(cfg) -> str:
-    """The card's line on where this config leaves the paper (the optional flags of issue #14), or ''."""
-    out = []
-    if cfg.attention != "none" and cfg.logit_scale is not None:
-        out.append(f"a learnable logit scale multiplies the query (initialised at {cfg.logit_scale:g})")
-    if cfg.attention != "none" and cfg.attn_res_scale != 0.1:
-        out.append(f"the attention branch is added with scale {cfg.attn_res_scale:g} (paper: 0.1)")
-    if cfg.attention == "lsp" and cfg.reseed_dead:
-        out.append("k-means centroids that lose all members are re-seeded from the batch")
+    """The card's line on where this config leaves the paper (the optional flags of issue 14), or ''."""
+    out = cfg.departures()
     if not out:
         return ""
     return ("- Departures from the paper (optional config flags, see docs/attention_experiments.md): "
@@ -320,7 +314,8 @@ SCHEDULE = ("All kinds follow one schedule and seed policy (`scripts/train_s.sh`
 def attention_stage(infos: dict) -> str:
     """A sentence naming the checkpoints whose last stage is issue 14's attention stage (a fine-tune
     recorded under runs/exp/), or '' when none is; read from the checkpoints' own lineage."""
-    names = sorted(n for n, info in infos.items() if in_attention_stage((checkpoint.training_stages(info) or [{}])[-1]))
+    names = sorted(n for n, info in infos.items()
+                   if in_attention_stage((checkpoint.training_stages(info) or [{}])[-1]))
     if not names:
         return ""
     return (" Then the attention stage of issue 14 (`scripts/attention_experiments.sh`, shipped by "

@@ -1,6 +1,8 @@
 """About tab: what LSP and CoA do (with a diagram), the paper, and what the shipped checkpoints are."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from app.inspect import inspector_for
@@ -32,7 +34,9 @@ exponential moving average of the per-cluster means of each training batch (neve
 Positions are **stably sorted by cluster id** and the sorted sequence is cut into **windows of W
 positions** (W = 384); each window's queries attend to the keys of their own window and of the two
 neighbouring windows (3W keys), so a cluster that straddles a window border is still covered. The
-scores are raw query . normalised key, softmaxed over those keys. Cost: O(N . 3W) instead of O(N²).
+scores are raw query . normalised key, softmaxed over those keys (the shipped checkpoints multiply the
+query by a learnable scale, an optional departure from the paper that sharpens the softmax; see the
+table below). Cost: O(N . 3W) instead of O(N²).
 
 ### Collaborative Attention (CoA)
 The sparse pattern (cluster codes, sort order) **and its softmax weights** are computed once, in the
@@ -90,12 +94,46 @@ def checkpoint_table(service) -> str:
     return "\n".join(rows)
 
 
+def attention_table(service) -> str:
+    """Whether each loaded checkpoint uses its attention, from its ``attention.json``
+    (``python -m scripts.attention_card``; held-out photos); '' when no checkpoint has one."""
+    models = inspector_for(service).models
+    rows = []
+    for (_kind, _scale), e in sorted(models.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        path = e.folder / "attention.json"
+        if e.model.cfg.attention == "none" or not path.is_file():
+            continue
+        flags = ", ".join(e.model.cfg.departures(short=True)) or "none"
+        try:
+            reports = json.loads(path.read_text())
+            for r in reports:
+                m = r["summary"]
+                recall = f"{m['recall']:.2f} (flat {m['flat_recall']:.2f})" if m.get("recall") is not None else "-"
+                used = f"{100 * m['clusters_used']:.0f}%" if m.get("clusters_used") is not None else "-"
+                rows.append(f"| `{e.folder.name}` | {flags} | {r['data']} | {m['drop']:+.3f} | "
+                            f"{m['entropy']:.2f} | {recall} | {used} |")
+        except (ValueError, KeyError, TypeError):
+            rows.append(f"| `{e.folder.name}` | {flags} | unreadable attention.json | | | | |")
+    if not rows:
+        return ""
+    return ("### Do these networks use their attention?\n"
+            "Measured on held-out photos (`python -m lcoan.attention_report`; the README explains each column). "
+            "*drop*: Y-PSNR lost when the attention branch is switched off (negative: switching it off helps); "
+            "*entropy*: of the dense softmax over the model's own embeddings, / log N (1 = uniform); *recall*: "
+            "share of that dense mass on the keys LSP picks; *clusters*: share of the K centroids in use.\n\n"
+            "| checkpoint | departures from the paper | photos | drop (dB) | entropy | recall | clusters |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
 def build(service) -> None:
     gr.Markdown("## LCoAN: Learnable Sparse Pattern + Collaborative Attention")
     gr.HTML(diagram_svg())
     gr.Markdown(EXPLANATION)
     gr.Markdown(DISCLAIMER)
     gr.Markdown(checkpoint_table(service))
+    table = attention_table(service)
+    if table:
+        gr.Markdown(table)
     gr.Markdown("### Citation\nG.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collaborative Attention "
                 "for Single Image Super-Resolution*, arXiv:2404.04922, 2024. This is an independent implementation "
                 "written from the paper's description; no code of the authors is used.")
