@@ -58,7 +58,7 @@ def test_shared_gpu_is_said_only_when_recorded_sessions_overlap():
     cfg = lcoan.preset("tiny", scale=2)
     shared = report.card("x", a, cfg, 1, {}, {}, shared=report.shared_devices([a], sessions))
     alone = report.card("x", c, cfg, 1, {}, {}, shared=report.shared_devices([c], sessions))
-    assert "1 other run(s) trained at the same time" in shared
+    assert f"1 other run(s) trained on the same machine ({GPU}) at the same time" in shared
     assert "other run" not in alone and "shared the GPU" not in alone
     # no sessions recorded (runs before they were): nothing is claimed
     assert report.shared_devices([STAGE1], sessions) == {}
