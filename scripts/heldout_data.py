@@ -3,6 +3,8 @@
     python -m scripts.heldout_data [--bsds ../shared/data/train/bsds400] [--out data/heldout]
 
 - ``OUT/bsds``: the BSDS photos that ``lcoan.train`` holds out (every 40th by name), copied.
+- ``OUT/bsds-gray``: the same photos in grayscale (ITU-R 601 luma, as RGB), a diagnostic: it tells
+  "the structure photos are gray" apart from "the structure photos repeat".
 - ``OUT/structure``: photographs with repeated structure that ship inside scikit-image (no
   download), saved as PNG: a brick wall, gravel and grass (CC0, from CC0Textures / DeviantArt),
   Greek coins (Brooklyn Museum, no known copyright) and a page of text (public domain, Wikipedia).
@@ -33,13 +35,17 @@ STRUCTURE = {
 def install(bsds: Path, out: Path, val_every: int = 40) -> dict[str, list[Path]]:
     import skimage.data
 
-    written: dict[str, list[Path]] = {"bsds": [], "structure": []}
+    written: dict[str, list[Path]] = {"bsds": [], "bsds-gray": [], "structure": []}
     (out / "bsds").mkdir(parents=True, exist_ok=True)
+    (out / "bsds-gray").mkdir(parents=True, exist_ok=True)
     (out / "structure").mkdir(parents=True, exist_ok=True)
     if bsds.is_dir():
         for f in split(list_images(bsds), val_every)[1]:
             shutil.copyfile(f, out / "bsds" / f.name)
             written["bsds"].append(out / "bsds" / f.name)
+            gray = out / "bsds-gray" / f"{f.stem}.png"
+            Image.open(f).convert("L").convert("RGB").save(gray)
+            written["bsds-gray"].append(gray)
     else:
         print(f"note: {bsds} not found, only the structure set is installed", file=sys.stderr)
     lines = ["# Held-out structure images (from scikit-image's bundled data; not training data)", ""]
