@@ -92,6 +92,11 @@ def main() -> None:
             wait_text(page, "#clusters-inspecting", "inspecting: coffee|inspecting: " + photo.name)
             wait_text(page, "#clusters-info", "K = ")
             page.wait_for_timeout(8000)  # members, projection
+            strip = page.locator("#clusters-strip img").first  # below the fold: make sure it has loaded
+            strip.scroll_into_view_if_needed()
+            strip.wait_for(timeout=60_000)
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=strip.element_handle(),
+                                   timeout=60_000)
             shot("clusters")
 
             tab("Attention per layer")

@@ -57,7 +57,8 @@ def build(service, shared: Shared | None = None) -> None:
         with gr.Column():
             members = gr.Image(label="Members of the chosen cluster", format="png", interactive=False, height=640)
             strip = gr.Image(label="These were grouped together: patches around a few members (9x9 LR pixels, "
-                                   "centre outlined)", format="png", interactive=False, height=180)
+                                   "centre outlined)", format="png", interactive=False, height=180,
+                             elem_id="clusters-strip")
             data = gr.JSON(label="Members", visible=False)
         projection = gr.Plot(label="Match embeddings (sampled) and centroids")
 
