@@ -4,6 +4,8 @@
 # run continues from runs/<name>/resume/ (a finished run does nothing and never overwrites its export).
 # x2 has two stages: 5000 iterations (cosine from 5e-4), then a warm restart of 4000 more (cosine from
 # 3e-4, another seed so other patches) that overwrites checkpoints/*-s-x2; x4 then fine-tunes that x2.
+# The shipped x2 checkpoints then end with the attention stage of issue 14, run and shipped by
+# scripts/attention_experiments.sh and scripts/ship_fix.sh (see each model card).
 # Usage: bash scripts/train_s.sh [lcoan|dense|none|lcoan-x4|dense-x4|none-x4|lcoan-x2b|dense-x2b|none-x2b] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
