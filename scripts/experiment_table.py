@@ -5,7 +5,9 @@
 Reads, for every ``runs/exp/VARIANT``: ``run.json`` (config, command, step), ``log.csv``
 (s/iteration, validation PSNR) and ``attention.json`` (written by ``lcoan.attention_report`` via
 ``bash scripts/attention_experiments.sh report``). The gain of a variant is its held-out PSNR minus
-that of the ``none`` run with the same scale and patch size (same budget, seed and pixels per batch).
+that of the ``none`` run with the same scale, patch size and schedule length (same budget, seed and
+pixels per batch); while either run is still training, the validation gain compares the last step
+both have logged, so a run ahead of its pair is never credited with its extra iterations.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from lcoan.blocks import splice
 HEADER = """# Making the attention count: controlled experiments
 
 Every variant fine-tunes today's shipped checkpoint of its kind and scale
-(`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget: 600
-iterations, cosine from 2e-4 (50 warm-up), seed 2, the same number of LR pixels per batch (16 x 48² or 4 x
+(`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget for
+every kind: 600 iterations (a name ending in `-long`: 4000), cosine from 2e-4 (50 warm-up), seed 2, the same number of LR pixels per batch (16 x 48² or 4 x
 96²), one torch thread on the 2-core CPU (`bash scripts/attention_experiments.sh VARIANT`). They are compared
 on held-out data only, never on Set5/Set14: *val* is the training command's own held-out validation (centre
 crops of the 10 BSDS images it never trains on), *bsds* and *structure* are `python -m lcoan.attention_report`
@@ -30,7 +32,8 @@ on 128x128-LR centre crops of those 10 photos and of 5 photographs with repeated
 gravel, grass, coins, text; `python -m scripts.heldout_data`, CC0 / public domain, shipped inside
 scikit-image).
 
-Columns: *gain* = PSNR minus the `none` run with the same scale and patch; *drop* = PSNR lost when the same
+Columns: *gain* = PSNR minus the `none` run with the same scale, patch and iterations (while a pair is
+still training: the validation PSNR at the last step both logged); *drop* = PSNR lost when the same
 weights run with the attention branch off (`attn_res_scale = 0`); *entropy* = mean normalised entropy of the
 dense softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense mass on the keys LSP
 gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* = share of the 128 centroids with a
@@ -75,7 +78,8 @@ def collect(runs: Path) -> list[dict]:
                "scale": info["config"].get("scale", 2),
                "patch": patch_of(info.get("command", "")), "step": info.get("step", 0),
                "iters": info.get("iters"), "s_per_it": statistics.median(speeds) if speeds else None,
-               "val_start": vals[0][1] if vals else None, "val": vals[-1][1] if vals else None, "data": {}}
+               "val_start": vals[0][1] if vals else None, "val": vals[-1][1] if vals else None,
+               "vals": dict(vals), "data": {}}
         report = folder / "attention.json"
         if report.exists():
             for r in json.loads(report.read_text()):
@@ -90,14 +94,28 @@ def f(value, digits: int = 3, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def val_gain(run: dict, base: dict | None) -> str:
+    """Validation PSNR of ``run`` minus its ``none`` pair: final against final once both finished,
+    else at the last step both logged (marked "@step")."""
+    if base is None or run["kind"] == "none" or run["val"] is None or base["val"] is None:
+        return "–"
+    if all(r["iters"] is not None and r["step"] >= r["iters"] for r in (run, base)):
+        return f(run["val"] - base["val"], signed=True)
+    common = sorted(set(run.get("vals", {})) & set(base.get("vals", {})))
+    if not common:
+        return "–"
+    step = common[-1]
+    return f"{f(run['vals'][step] - base['vals'][step], signed=True)} @{step}"
+
+
 def table(records: list[dict]) -> str:
-    none = {(r["scale"], r["patch"]): r for r in records if r["kind"] == "none"}
+    none = {(r["scale"], r["patch"], r["iters"]): r for r in records if r["kind"] == "none"}
     lines = ["| variant | kind | scale | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
              "bsds PSNR | gain bsds | drop bsds | structure PSNR | gain structure | drop structure | "
              "entropy | recall | clusters |",
              "|" + "---|" * 18]
     for r in records:
-        base = none.get((r["scale"], r["patch"]))
+        base = none.get((r["scale"], r["patch"], r["iters"]))
         b, s = r["data"].get("bsds", {}), r["data"].get("structure", {})
         bb = base["data"].get("bsds", {}) if base else {}
         bs = base["data"].get("structure", {}) if base else {}
@@ -117,7 +135,7 @@ def table(records: list[dict]) -> str:
         lines.append(
             f"| {r['variant']} | {r['kind']} | x{r['scale']} | {r['flags']} | {r['patch']} | {done} | "
             f"{f(r['s_per_it'], 2)} | "
-            f"{f(r['val_start'], 2)} -> {f(r['val'], 3)} | {gain(r['val'], base['val'] if base else None)} | "
+            f"{f(r['val_start'], 2)} -> {f(r['val'], 3)} | {val_gain(r, base)} | "
             f"{f(b.get('psnr_on'))} | {gain(b, bb, 'psnr_on')} | {f(b.get('drop'), signed=True)} | "
             f"{f(s.get('psnr_on'))} | {gain(s, bs, 'psnr_on')} | {f(s.get('drop'), signed=True)} | "
             f"{' / '.join(f(v) for v in ent) or '–'} | {' / '.join(f(v) for v in rec) or '–'} | "

@@ -11,10 +11,10 @@ from scripts.report import departures
 
 
 def fake_run(root: Path, name: str, kind: str, scale: int, step: int, vals: list[float],
-             bsds: float | None = None, **cfg) -> None:
+             bsds: float | None = None, iters: int = 600, **cfg) -> None:
     folder = root / name
     folder.mkdir(parents=True)
-    info = {"config": {"attention": kind, "scale": scale, **cfg}, "step": step, "iters": 600,
+    info = {"config": {"attention": kind, "scale": scale, **cfg}, "step": step, "iters": iters,
             "command": f"python -m lcoan.train --scale {scale} --batch 16 --patch 48 --out {folder}"}
     (folder / "run.json").write_text(json.dumps(info))
     rows = ["step,loss,lr,val_psnr,elapsed_s,s_per_it"]
@@ -73,3 +73,13 @@ def test_floor_check_flags_a_loss_beyond_the_floor(tmp_path: Path, capsys) -> No
     assert floor_main(args) == 0 and "| a-x2 | Set5 | 37.000 | 36.970 | -0.030 |" in capsys.readouterr().out
     write(tmp_path / "ckpt" / "a-x2" / "eval.json", 36.90)
     assert floor_main(args) == 1 and "OUTSIDE" in capsys.readouterr().out
+
+
+def test_gain_pairs_same_schedule_and_matches_steps_while_running(tmp_path: Path) -> None:
+    fake_run(tmp_path, "none-p48", "none", 2, 600, [30.0, 30.2, 30.3, 30.4])
+    fake_run(tmp_path, "none-p48-long", "none", 2, 400, [30.0, 30.1, 30.15], iters=4000)
+    fake_run(tmp_path, "lsp-fix-p48-long", "lsp", 2, 600, [30.0, 30.2, 30.35, 30.5], iters=4000)
+    cells = row(table(collect(tmp_path)), "lsp-fix-p48-long")
+    # paired with the 4000-iteration none run, not the 600 one, and at step 400, the last both logged
+    assert cells[8] == "+0.200 @400"
+    assert cells[5] == "600/4000 (running)"
