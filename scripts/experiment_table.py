@@ -23,14 +23,14 @@ from lcoan.blocks import splice
 HEADER = """# Making the attention count: controlled experiments
 
 Every variant fine-tunes today's shipped checkpoint of its kind and scale
-(`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget for
-every kind: 600 iterations (a name ending in `-long`: 4000), cosine from 2e-4 (50 warm-up), seed 2, the same number of LR pixels per batch (16 x 48² or 4 x
-96²), one torch thread on the 2-core CPU (`bash scripts/attention_experiments.sh VARIANT`). They are compared
-on held-out data only, never on Set5/Set14: *val* is the training command's own held-out validation (centre
-crops of the 10 BSDS images it never trains on), *bsds* and *structure* are `python -m lcoan.attention_report`
-on 128x128-LR centre crops of those 10 photos and of 5 photographs with repeated structure (brick wall,
-gravel, grass, coins, text; `python -m scripts.heldout_data`, CC0 / public domain, shipped inside
-scikit-image).
+(`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget for every
+kind: 600 iterations (a name ending in `-long`: 4000), cosine from 2e-4 (50 warm-up), seed 2, the same number
+of LR pixels per batch (16 x 48² or 4 x 96²), one torch thread on the 2-core CPU (`bash
+scripts/attention_experiments.sh VARIANT`). They are compared on held-out data only, never on Set5/Set14:
+*val* is the training command's own held-out validation (centre crops of the 10 BSDS images it never trains
+on), *bsds* and *structure* are `python -m lcoan.attention_report` on 128x128-LR centre crops of those 10
+photos and of 5 photographs with repeated structure (brick wall, gravel, grass, coins, text; `python -m
+scripts.heldout_data`, CC0 / public domain, shipped inside scikit-image).
 
 Columns: *gain* = PSNR minus the `none` run with the same scale, patch and iterations (while a pair is
 still training: the validation PSNR at the last step both logged); *drop* = PSNR lost when the same
