@@ -35,3 +35,10 @@ def test_departures_name_only_flags_that_act() -> None:
         "logit scale (init 8)"]
     assert LCoANConfig(attention="lsp", logit_scale=8.0, attn_res_scale=1.0, reseed_dead=True).departures(
         short=True) == ["logit scale (init 8)", "branch x1", "re-seeding"]
+
+
+def test_diagram_names_the_branch_scale_of_the_checkpoints_on_show() -> None:
+    from app.views.diagram import diagram_svg
+    assert "0.1 in the paper</text>" in diagram_svg()
+    svg = diagram_svg((1.0, 0.1, 1.0))
+    assert "0.1 in the paper; 0.1, 1 in the checkpoints here" in svg and "+ a x" in svg

@@ -127,7 +127,8 @@ def attention_table(service) -> str:
 
 def build(service) -> None:
     gr.Markdown("## LCoAN: Learnable Sparse Pattern + Collaborative Attention")
-    gr.HTML(diagram_svg())
+    entries = inspector_for(service).models.entries.values()
+    gr.HTML(diagram_svg(tuple(e.model.cfg.attn_res_scale for e in entries if e.model.cfg.attention == "lsp")))
     gr.Markdown(EXPLANATION)
     gr.Markdown(DISCLAIMER)
     gr.Markdown(checkpoint_table(service))

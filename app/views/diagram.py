@@ -29,10 +29,14 @@ def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
     return f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#445" stroke-width="1.5" marker-end="url(#arrow)"/>'
 
 
-def diagram_svg() -> str:
+def diagram_svg(branch_scales: tuple[float, ...] = ()) -> str:
     """LSP (embed, assign to centroids, sort, window, band of 3W keys) computed once; CoA (every
-    group reuses its order and weights with its own values)."""
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 980 520" width="100%" '
+    group reuses its order and weights with its own values). ``branch_scales``: the attention branch
+    scales a of the checkpoints on show, named next to the paper's 0.1."""
+    shipped = ", ".join(f"{a:g}" for a in sorted(set(branch_scales)))
+    note = "a: scale of the attention branch, 0.1 in the paper" + (f"; {shipped} in the checkpoints here"
+                                                                    if shipped else "")
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 980 540" width="100%" '
              'style="max-width:980px;background:white">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#445"/></marker></defs>',
@@ -89,12 +93,13 @@ def diagram_svg() -> str:
         x = 260 + g * 180
         label = "group 1 (computes it)" if g == 0 else f"group {g + 1}" if g < 3 else "group G"
         parts.append(_box(x, 330, 160, 90, [label, "residual blocks", "own value proj. (1x1 conv)",
-                                            "x shared weights, +0.1 x"]))
+                                            "x shared weights, + a x"]))
         parts.append(f'<path d="M 115 405 C 115 {452 + 4 * g}, {x + 80} {452 + 4 * g}, {x + 80} 423" fill="none" '
                      f'stroke="#2a8" stroke-width="1.5" marker-end="url(#arrow)"/>')
         if g < 3:
             parts.append(_arrow(x + 160, 360, x + 180, 360))
     parts.append(_text(20, 500, "Dense NLA instead computes its own N x N softmax in every group; CoA computes one "
                                 "sparse matrix and trains it with the gradients of all groups.", 12))
+    parts.append(_text(20, 522, note, 12, fill="#555"))
     parts.append("</svg>")
     return "".join(parts)
