@@ -1,5 +1,6 @@
 """Training data: HR photos, their LR made once with our MATLAB-compatible degradation, random
-aligned patches with the 8 flips/rotations, and a fixed held-out validation split."""
+aligned patches with the 8 flips/rotations, and a fixed held-out validation split. Optionally (not
+in the paper) a share of the patches repeat one motif of a photo, for long-range repetition."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,13 +56,18 @@ def to_float(batch: np.ndarray) -> Tensor:
 
 class PatchSampler:
     """Random aligned LR/HR patches with random dihedral augmentation, driven by a torch Generator
-    (its state is part of the resume state, so a resumed run draws the same batches)."""
+    (its state is part of the resume state, so a resumed run draws the same batches).
 
-    def __init__(self, pairs: list[Pair], scale: int, patch: int, generator: torch.Generator) -> None:
+    ``periodic``: share of the patches replaced by :func:`periodic_patch` (0: the paper's data)."""
+
+    def __init__(self, pairs: list[Pair], scale: int, patch: int, generator: torch.Generator,
+                 periodic: float = 0.0) -> None:
         small = [i for i, p in enumerate(pairs) if min(p.lr.shape[:2]) < patch]
         if small:
             raise ValueError(f"{len(small)} training images are smaller than the {patch}px LR patch")
-        self.pairs, self.scale, self.patch, self.gen = pairs, scale, patch, generator
+        if not 0.0 <= periodic <= 1.0:
+            raise ValueError(f"periodic share must be in [0, 1], got {periodic}")
+        self.pairs, self.scale, self.patch, self.gen, self.periodic = pairs, scale, patch, generator, periodic
 
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.gen))
@@ -72,14 +78,42 @@ class PatchSampler:
         lrs, hrs = [], []
         for _ in range(batch):
             pair = self.pairs[self._randint(len(self.pairs))]
-            y, x = self._randint(pair.lr.shape[0] - p + 1), self._randint(pair.lr.shape[1] - p + 1)
-            lr = pair.lr[y:y + p, x:x + p]
-            hr = pair.hr[y * s:(y + p) * s, x * s:(x + p) * s]
+            if self.periodic > 0 and float(torch.rand((), generator=self.gen)) < self.periodic:
+                lr, hr = periodic_patch(pair, s, p, self._randint)
+            else:
+                y, x = self._randint(pair.lr.shape[0] - p + 1), self._randint(pair.lr.shape[1] - p + 1)
+                lr = pair.lr[y:y + p, x:x + p]
+                hr = pair.hr[y * s:(y + p) * s, x * s:(x + p) * s]
             k = self._randint(8)
             lr, hr = dihedral(lr, k), dihedral(hr, k)
             lrs.append(lr)
             hrs.append(hr)
         return to_float(np.stack(lrs)), to_float(np.stack(hrs))
+
+
+PERIOD_LR = (6, 0.5)  # a motif's period: from 6 LR px to half the patch, so every patch holds several
+MARGIN_LR = 4  # LR pixels degraded around the patch and cut off, so its border is not the image border
+
+
+def periodic_patch(pair: Pair, scale: int, patch: int, randint) -> tuple[np.ndarray, np.ndarray]:
+    """(LR (P, P, 3), HR (sP, sP, 3)) uint8: one motif of the HR photo tiled, alternate rows shifted
+    (a brick bond), then degraded like every LR. The period is drawn in HR pixels, so most repeats sit
+    at another sub-pixel phase of the LR grid: the copies carry information a single one lacks, which
+    is what non-local attention can gather. ``randint(high)`` draws from [0, high)."""
+    s = scale
+    lo, hi = PERIOD_LR[0] * s, max(PERIOD_LR[0] * s + 1, int(PERIOD_LR[1] * patch * s))
+    ph, pw = lo + randint(hi - lo + 1), lo + randint(hi - lo + 1)
+    H, W = pair.hr.shape[:2]
+    y, x = randint(H - ph + 1), randint(W - pw + 1)
+    motif = pair.hr[y:y + ph, x:x + pw]
+    side = (patch + 2 * MARGIN_LR) * s
+    rows, bond = -(-side // ph), randint(pw)
+    strip = np.tile(motif, (1, -(-side // pw) + 1, 1))  # (ph, >= side + pw, 3)
+    canvas = np.concatenate([strip[:, (r % 2) * bond:(r % 2) * bond + side] for r in range(rows)])[:side]
+    canvas = np.ascontiguousarray(canvas)
+    m = MARGIN_LR
+    lr = degrade(canvas, s)[m:m + patch, m:m + patch]
+    return np.ascontiguousarray(lr), canvas[m * s:(m + patch) * s, m * s:(m + patch) * s]
 
 
 def dihedral(img: np.ndarray, k: int) -> np.ndarray:

@@ -61,6 +61,7 @@ class Options:
     save_every: int
     val_hr_size: int
     seed: int
+    periodic: float = 0.0  # share of training patches made of one repeated motif (not in the paper)
 
 
 def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = None, step: int = 0) -> LRScheduler:
@@ -197,6 +198,14 @@ def init_from(model: LCoAN, folder: str) -> list[str]:
     return sorted(set(dst) - set(copied))
 
 
+def _share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m lcoan.train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="s", choices=sorted(PRESETS))
@@ -214,6 +223,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, default=6000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=48, help="LR patch size")
+    p.add_argument("--periodic", type=_share, default=0.0,
+                   help="share of training patches that tile one motif of the photo with a random period, "
+                        "for long-range repetition (not in the paper; default 0)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--min-lr", type=float, default=5e-6)
     p.add_argument("--warmup", type=int, default=100)
@@ -241,7 +253,8 @@ def make_config(args: argparse.Namespace) -> LCoANConfig:
 def make_options(args: argparse.Namespace) -> Options:
     return Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
-                   save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed)
+                   save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed,
+                   periodic=args.periodic)
 
 
 @dataclass
@@ -260,7 +273,8 @@ def prepare_data(args: argparse.Namespace, cfg: LCoANConfig, opts: Options, proc
     train_pairs = [make_pair(f, cfg.scale) for f in tqdm(train_files, desc="degrading", disable=not proc.main)]
     val_pairs = [centre_crop(make_pair(f, cfg.scale), cfg.scale, opts.val_hr_size) for f in val_files]
     gen = torch.Generator().manual_seed(args.seed * 1000 + proc.rank)
-    return Data(train_pairs, val_pairs, PatchSampler(train_pairs, cfg.scale, opts.patch, gen), gen, time.time() - t0)
+    sampler = PatchSampler(train_pairs, cfg.scale, opts.patch, gen, opts.periodic)
+    return Data(train_pairs, val_pairs, sampler, gen, time.time() - t0)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 # Controlled experiments for "does the network use its attention" (issue 14): every variant
 # fine-tunes today's shipped checkpoint of its kind (x2; a name ending in -x4: the x4 one) with one
 # budget for all kinds (600 iterations; a name ending in -long: 4000), cosine from 2e-4, seed 2, the
-# same pixels per batch, one torch thread each. Resumable: run the
+# same pixels per batch, one torch thread each (-per-: a quarter of the patches periodic). Resumable: run the
 # same line again after an interruption. Held-out reports and the table:
 #   bash scripts/attention_experiments.sh report    (attention_report on data/heldout/*)
 #   python -m scripts.experiment_table               (docs/attention_experiments.md)
@@ -27,6 +27,10 @@ declare -A V=(
   [none-p48-x4]="--attention none $P48"
   [lsp-fix-p48-x4]="--attention lsp $P48 $FIX"
   [dense-fix-p48-x4]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1"
+  # the data test: a quarter of the patches repeat one motif of the photo (lcoan.data.periodic_patch)
+  [none-per-p48]="--attention none $P48 --periodic 0.25"
+  [lsp-fix-per-p48]="--attention lsp $P48 $FIX --periodic 0.25"
+  [dense-fix-per-p48]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1 --periodic 0.25"
   # the schedule-length test for the two unmet bars: the shipped x2 pair, 4000 more iterations alike
   [none-p48-long]="--attention none $P48 --iters 4000"
   [lsp-fix-p48-long]="--attention lsp $P48 $FIX --iters 4000"

@@ -5,8 +5,8 @@
 Reads, for every ``runs/exp/VARIANT``: ``run.json`` (config, command, step), ``log.csv``
 (s/iteration, validation PSNR) and ``attention.json`` (written by ``lcoan.attention_report`` via
 ``bash scripts/attention_experiments.sh report``). The gain of a variant is its held-out PSNR minus
-that of the ``none`` run with the same scale, patch size and schedule length (same budget, seed and
-pixels per batch); while either run is still training, the validation gain compares the last step
+that of the ``none`` run with the same scale, patch size, schedule length and share of periodic patches
+(same budget, seed and pixels per batch); while either run is still training, the validation gain compares the last step
 both have logged, so a run ahead of its pair is never credited with its extra iterations.
 """
 from __future__ import annotations
@@ -32,13 +32,15 @@ on), *bsds* and *structure* are `python -m lcoan.attention_report` on 128x128-LR
 photos and of 5 photographs with repeated structure (brick wall, gravel, grass, coins, text; `python -m
 scripts.heldout_data`, CC0 / public domain, shipped inside scikit-image).
 
-Columns: *gain* = PSNR minus the `none` run with the same scale, patch and iterations (while a pair is
+Columns: *gain* = PSNR minus the `none` run with the same scale, patch, iterations and data (while a pair is
 still training: the validation PSNR at the last step both logged); *drop* = PSNR lost when the same
 weights run with the attention branch off (`attn_res_scale = 0`); *entropy* = mean normalised entropy of the
 dense softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense mass on the keys LSP
 gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* = share of the 128 centroids with a
 member. Flags: `ls8` = learnable logit scale initialised at 8, `ars1` = `attn_res_scale` 1 (value projection
-rescaled so step 0 computes the same function), `reseed` = dead centroids re-seeded; `fix` = all three.
+rescaled so step 0 computes the same function), `reseed` = dead centroids re-seeded; `fix` = all three;
+`periodic 0.25` = a quarter of the training patches tile one motif of the photo with a random period
+(`--periodic`, `lcoan.data.periodic_patch`; the `-per-` rows, the same for every kind).
 """
 
 
@@ -60,10 +62,15 @@ def flags(cfg: dict) -> str:
     return ", ".join(out) or "paper"
 
 
-def patch_of(command: str) -> str:
+def option_of(command: str, flag: str, default: str) -> str:
+    """The value of ``flag`` in a recorded command line (the last one wins, as in argparse)."""
     parts = command.split()
-    get = lambda flag, default: parts[parts.index(flag) + 1] if flag in parts else default  # noqa: E731
-    return f"{get('--batch', '16')}x{get('--patch', '48')}²"
+    found = [parts[i + 1] for i, p in enumerate(parts[:-1]) if p == flag]
+    return found[-1] if found else default
+
+
+def patch_of(command: str) -> str:
+    return f"{option_of(command, '--batch', '16')}x{option_of(command, '--patch', '48')}²"
 
 
 def collect(runs: Path) -> list[dict]:
@@ -74,7 +81,10 @@ def collect(runs: Path) -> list[dict]:
         log = read_rows(folder / "log.csv")
         speeds = [float(r["s_per_it"]) for r in log if r.get("s_per_it")]
         vals = [(int(r["step"]), float(r["val_psnr"])) for r in log if r.get("val_psnr")]
-        rec = {"variant": folder.name, "kind": info["config"]["attention"], "flags": flags(info["config"]),
+        share = float(option_of(info.get("command", ""), "--periodic", "0"))
+        named = [x for x in (flags(info["config"]), f"periodic {share:g}" if share else "") if x and x != "paper"]
+        rec = {"variant": folder.name, "kind": info["config"]["attention"], "flags": ", ".join(named) or "paper",
+               "periodic": share,
                "scale": info["config"].get("scale", 2),
                "patch": patch_of(info.get("command", "")), "step": info.get("step", 0),
                "iters": info.get("iters"), "s_per_it": statistics.median(speeds) if speeds else None,
@@ -109,13 +119,14 @@ def val_gain(run: dict, base: dict | None) -> str:
 
 
 def table(records: list[dict]) -> str:
-    none = {(r["scale"], r["patch"], r["iters"]): r for r in records if r["kind"] == "none"}
+    pair = lambda r: (r["scale"], r["patch"], r["iters"], r["periodic"])  # noqa: E731
+    none = {pair(r): r for r in records if r["kind"] == "none"}
     lines = ["| variant | kind | scale | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
              "bsds PSNR | gain bsds | drop bsds | structure PSNR | gain structure | drop structure | "
              "entropy | recall | clusters |",
              "|" + "---|" * 18]
     for r in records:
-        base = none.get((r["scale"], r["patch"], r["iters"]))
+        base = none.get(pair(r))
         b, s = r["data"].get("bsds", {}), r["data"].get("structure", {})
         bb = base["data"].get("bsds", {}) if base else {}
         bs = base["data"].get("structure", {}) if base else {}

@@ -83,3 +83,18 @@ def test_gain_pairs_same_schedule_and_matches_steps_while_running(tmp_path: Path
     # paired with the 4000-iteration none run, not the 600 one, and at step 400, the last both logged
     assert cells[8] == "+0.200 @400"
     assert cells[5] == "600/4000 (running)"
+
+
+def test_periodic_runs_pair_with_the_periodic_none_run(tmp_path: Path) -> None:
+    fake_run(tmp_path, "none-p48", "none", 2, 600, [30.0, 30.5])
+    fake_run(tmp_path, "none-per-p48", "none", 2, 600, [30.0, 30.1])
+    fake_run(tmp_path, "lsp-fix-per-p48", "lsp", 2, 600, [30.0, 30.4], logit_scale=8.0)
+    folder = tmp_path / "lsp-fix-per-p48"
+    for name in ("none-per-p48", "lsp-fix-per-p48"):
+        info = json.loads((tmp_path / name / "run.json").read_text())
+        info["command"] += " --periodic 0.25"
+        (tmp_path / name / "run.json").write_text(json.dumps(info))
+    text = table(collect(tmp_path))
+    cells = row(text, folder.name)
+    assert cells[3] == "ls8, periodic 0.25" and cells[8] == "+0.300"
+    assert row(text, "none-per-p48")[3] == "periodic 0.25" and row(text, "none-p48")[3] == "paper"
