@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # the shared budget; P48 / P96: the same LR pixels per batch; FIX: every departure from the paper at once
 COMMON="--preset s --data ${DATA:-../shared/data/train/bsds400} --iters 600 --lr 2e-4 --warmup 50"
 COMMON="$COMMON --seed 2 --val-every 200 --threads ${THREADS:-1}"
-P48="--batch 16 --patch 48" P96="--batch 4 --patch 96" FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
+P48="--batch 16 --patch 48" P96="--batch 4 --patch 96" P136="--batch 2 --patch 136" FIX="--logit-scale 8 --attn-res-scale 1 --reseed-dead"
 declare -A V=(
   [none-p48]="--attention none $P48"
   [none-p96]="--attention none $P96"
@@ -35,6 +35,14 @@ declare -A V=(
   [none-p48-long]="--attention none $P48 --iters 4000"
   [lsp-fix-p48-long]="--attention lsp $P48 $FIX --iters 4000"
   [dense-fix-p48-long]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1 --iters 4000"
+  # issue 24: crops larger than the receptive field (136x136 LR, batch 2: the pixels of 16 x 48x48)
+  [none-p136]="--attention none $P136"
+  [lsp-fix-p136]="--attention lsp $P136 $FIX"
+  [dense-fix-p136]="--attention dense $P136 --logit-scale 8 --attn-res-scale 1"
+  # ... and half of them mined for repetition beyond the receptive field (lcoan data mining score)
+  [none-mine-p136]="--attention none $P136 --mine 0.5"
+  [lsp-fix-mine-p136]="--attention lsp $P136 $FIX --mine 0.5"
+  [dense-fix-mine-p136]="--attention dense $P136 --logit-scale 8 --attn-res-scale 1 --mine 0.5"
 )
 kind_of() { case "$1" in none*) echo none ;; lsp*) echo lcoan ;; dense*) echo dense ;; esac; }
 scale_of() { case "$1" in *-x4) echo 4 ;; *) echo 2 ;; esac; }
