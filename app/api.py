@@ -68,7 +68,7 @@ def register(service: ModelService) -> None:
         sr_trigger = gr.Button("superresolve")
         cmp_trigger = gr.Button("compare")
     # preprocess=False: the functions get the upload as Gradio's file payload (already checked to be in
-    # Gradio's upload folder) and read it with lcoan.io, as the tab does; gr.File's own preprocessing
+    # Gradio's upload folder) and read it with lcoan.imaging.io, as the tab does; gr.File's own preprocessing
     # would leave an empty temporary file in Gradio's cache on every call (never deleted). The other
     # inputs are checked by compare() itself.
     common = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "preprocess": False}

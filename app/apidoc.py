@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from lcoan.blocks import markers, splice
+from scripts.blocks import markers, splice
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "api.md"

@@ -8,8 +8,8 @@ Plain Python, no Gradio: the super-resolve tab and the API endpoints call :func:
   (alpha is upscaled with bicubic, as :func:`lcoan.inference.upscale_image` does).
 * ``"degrade"``: the input is the high-resolution reference. As in :mod:`lcoan.evaluate`, it is
   taken at 8 bits, cropped to a multiple of the scale and downscaled with the MATLAB-compatible
-  :func:`lcoan.degrade.degrade`; every method restores that LR image and is scored against the
-  reference with :func:`lcoan.metrics.psnr_y` / :func:`lcoan.metrics.ssim_y` (Y channel, ``scale``
+  :func:`lcoan.imaging.degrade.degrade`; every method restores that LR image and is scored against the
+  reference with :func:`lcoan.imaging.metrics.psnr_y` / :func:`lcoan.imaging.metrics.ssim_y` (Y channel, ``scale``
   pixels shaved). An alpha channel is not used in this mode.
 
 Any size the loader accepts is served: bicubic and LCoAN run over the **whole** image (LCoAN in
@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from lcoan.degrade import degrade, imresize_to
+from lcoan.bench.timing import timed_call
+from lcoan.imaging.degrade import degrade, imresize_to
+from lcoan.imaging.io import ImageError, LoadedImage, load_image, to_uint8
+from lcoan.imaging.metrics import SSIM_WIN, psnr_y, ssim_y
 from lcoan.inference import DEFAULT_PAD, upscale_image
-from lcoan.io import ImageError, LoadedImage, load_image, to_uint8
-from lcoan.metrics import SSIM_WIN, psnr_y, ssim_y
-from lcoan.timing import timed_call
 
 from .region import Box, balanced_tiles, region_box
 from .service import ModelService, ServiceError, image_key

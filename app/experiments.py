@@ -3,7 +3,7 @@ ablation map, local attribution maps and trace files, on the user's picture with
 
 Knobs, ablation and attribution run in degrade-then-restore so that PSNR exists: the picture is
 the high-resolution reference, its centre crop (at most ``lr_side`` LR pixels a side) is
-downscaled with the MATLAB-compatible :func:`lcoan.degrade.degrade` and restored. The trace file
+downscaled with the MATLAB-compatible :func:`lcoan.imaging.degrade.degrade` and restored. The trace file
 is the traced pass of the "inside LCoA" tabs (the picture as the LR input, same region), so what
 one downloads is what those tabs show. Results are cached in the model service's LRU cache.
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from lcoan.degrade import degrade
+from lcoan.imaging.degrade import degrade
 from lcoan.inference import to_tensor
-from lcoan.knobs import Ablation, Sweep, ablation, window_sweep
-from lcoan.lam import STEPS, Attribution, Box, attribute, mass_outside, receptive_radius
-from lcoan.trace_io import trace_bytes
+from lcoan.introspect.knobs import Ablation, Sweep, ablation, window_sweep
+from lcoan.introspect.lam import STEPS, Attribution, Box, attribute, mass_outside, receptive_radius
+from lcoan.introspect.trace_files import trace_bytes
 
 from .compare import load_input
 from .inspect import REGION_MODES, inspector_for
@@ -175,7 +175,7 @@ class ExperimentService:
                      radius: int | None = None) -> tuple[dict[str, float], int]:
         """Per model, the share of its attribution more than ``radius`` LR pixels from the patch,
         and that radius. Default radius: the farthest any convolution of the backbone reaches
-        (:func:`lcoan.lam.receptive_radius`), so only attention can put attribution beyond it."""
+        (:func:`lcoan.introspect.lam.receptive_radius`), so only attention can put attribution beyond it."""
         if radius is None:
             cfg = self.model(next(iter(results)), scale).cfg
             radius = receptive_radius(cfg.num_groups, cfg.num_blocks, scale)
@@ -184,7 +184,7 @@ class ExperimentService:
     # ------------------------------------------------------------------ trace
     def trace_file(self, image: Any, scale: Any, kind: str = "lcoan", region: str = "downscale",
                    name: str | None = None) -> tuple[Path, dict[str, Any]]:
-        """A zip of the traced pass (:mod:`lcoan.trace_io`) of the LCoAN or dense model, as the
+        """A zip of the traced pass (:mod:`lcoan.introspect.trace_files`) of the LCoAN or dense model, as the
         inspect tabs trace it; returns its path and a short report."""
         if kind not in ("lcoan", "dense"):
             raise ServiceError(f"kind must be 'lcoan' or 'dense', got {kind!r}")

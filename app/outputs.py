@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lcoan.io import save_image
+from lcoan.imaging.io import save_image
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -51,7 +51,7 @@ class OutputDir:
 
     def save_png(self, stem: str, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
                  grayscale: bool = False) -> Path:
-        """Write ``rgb`` (and ``alpha``) with :func:`lcoan.io.save_image`; returns the file's path."""
+        """Write ``rgb`` (and ``alpha``) with :func:`lcoan.imaging.io.save_image`; returns the file's path."""
         return save_image(self._new_folder() / f"{safe_stem(stem)}.png", rgb, alpha, grayscale=grayscale)
 
     def save_bytes(self, stem: str, suffix: str, data: bytes) -> Path:

@@ -7,8 +7,8 @@ dense non-local baseline, checkpoints, tiled inference and a tracing API.
 from .checkpoint import CheckpointError, load, save
 from .config import PRESETS, ConfigError, LCoANConfig, preset
 from .inference import upscale
+from .introspect.trace import Trace
 from .network import LCoAN, create_model
-from .trace import Trace
 
 __all__ = ["LCoAN", "LCoANConfig", "PRESETS", "preset", "create_model", "load", "save", "upscale",
            "Trace", "CheckpointError", "ConfigError"]

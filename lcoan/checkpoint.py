@@ -23,8 +23,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import atomic
 from .config import ConfigError, LCoANConfig
+from .imaging import atomic
 from .network import LCoAN
 
 WEIGHTS = "model.safetensors"

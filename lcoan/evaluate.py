@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .bench.timing import timed_call
 from .checkpoint import CheckpointError, load
 from .config import SCALES
 from .data import IMAGE_SUFFIXES
-from .degrade import bicubic_upscale, degrade
+from .imaging.degrade import bicubic_upscale, degrade
+from .imaging.io import ImageError, load_image, save_image, to_uint8
+from .imaging.metrics import psnr_y, ssim_y
 from .inference import upscale_array
-from .io import ImageError, load_image, save_image, to_uint8
-from .metrics import psnr_y, ssim_y
 from .network import LCoAN
-from .timing import timed_call
 
 
 @dataclass(frozen=True)

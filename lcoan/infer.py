@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load
 from .config import SCALES
+from .imaging.io import ImageError, load_image, save_image
 from .inference import default_device, upscale_image
-from .io import ImageError, load_image, save_image
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

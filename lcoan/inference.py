@@ -19,8 +19,8 @@ from PIL import Image
 from torch import Tensor
 
 from .attention.lsp import effective_window
-from .degrade import bicubic_upscale
-from .io import LoadedImage, load_image, to_pil
+from .imaging.degrade import bicubic_upscale
+from .imaging.io import LoadedImage, load_image, to_pil
 from .network import LCoAN
 
 ProgressFn = Callable[[int, int], None]
@@ -184,7 +184,7 @@ def upscale(model: LCoAN, image: Image.Image | np.ndarray, **kwargs) -> Image.Im
     """Super-resolve a PIL image or an image array; returns the same kind.
 
     Arrays: HxWx3 (uint8, uint16 or float in [0, 1]) -> same dtype. PIL images go through
-    :func:`lcoan.io.load_image` (orientation, modes, alpha) and come back as 8-bit RGB / RGBA.
+    :func:`lcoan.imaging.io.load_image` (orientation, modes, alpha) and come back as 8-bit RGB / RGBA.
     Keyword arguments go to :func:`sr_tensor` (tile, overlap, budget_bytes, progress, pad: default
     :data:`DEFAULT_PAD`).
     """

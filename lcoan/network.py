@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .attention.dense import DenseNonLocal
 from .attention.lsp import Assembly, LearnableSparsePattern, SharedPattern
 from .config import LCoANConfig
-from .trace import Trace, TraceBuilder
+from .introspect.trace import Trace, TraceBuilder
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -105,7 +105,7 @@ class LCoAN(nn.Module):
         """The residual groups. x: (B, C, H, W) -> (B, C, H, W).
 
         ``make_pattern`` (lsp only) builds the pattern the groups apply; another one (e.g. dense
-        softmax over the same embeddings, :mod:`lcoan.knobs`) runs the same weights another way.
+        softmax over the same embeddings, :mod:`lcoan.introspect.knobs`) runs the same weights another way.
         """
         if tracer is not None and make_pattern is not lsp_pattern:
             raise ValueError("a trace records the trained LSP pattern only")

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.compare import compare_steps
     from app.service import ModelService
     from app.settings import Settings
-    from lcoan.degrade import imresize_to
-    from lcoan.io import LoadedImage
+    from lcoan.imaging.degrade import imresize_to
+    from lcoan.imaging.io import LoadedImage
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     rgb = imresize_to(np.ascontiguousarray(skimage.data.astronaut()), (h, w))
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(table)
     print(text)
     if args.write:
-        from lcoan.blocks import splice
+        from scripts.blocks import splice
         splice(ROOT / "docs" / "api.md", "app-timing", text, append=False)
         print("docs/api.md updated")
     service.close()

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from lcoan.attention_report import load_pairs, markdown, report
-from lcoan.blocks import splice
+from scripts.blocks import splice
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from lcoan.blocks import splice
+from scripts.blocks import splice
 
 HEADER = """# Making the attention count: controlled experiments
 

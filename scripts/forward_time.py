@@ -11,10 +11,10 @@ import sys
 
 import torch
 
+from lcoan.bench.timing import medians, round_robin, seconds_of
 from lcoan.config import preset
-from lcoan.machine import describe, load_average
 from lcoan.network import LCoAN
-from lcoan.timing import medians, round_robin, seconds_of
+from lcoan.training.machine import describe, load_average
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ def main() -> None:
     from app.service import ModelService
     from app.settings import Settings
     from app.ui import build_demo
-    from lcoan.timing import timed_call
+    from lcoan.bench.timing import timed_call
 
     if args.image is None:
         from skimage import data

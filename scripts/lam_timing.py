@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from lcoan import checkpoint
-from lcoan.degrade import degrade
+from lcoan.imaging.degrade import degrade
+from lcoan.imaging.io import load_image
 from lcoan.inference import to_tensor
-from lcoan.io import load_image
-from lcoan.lam import STEPS, Box, attribute
+from lcoan.introspect.lam import STEPS, Box, attribute
 
 ROOT = Path(__file__).resolve().parents[1]
 

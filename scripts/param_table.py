@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lcoan import blocks
 from lcoan.config import preset
 from lcoan.network import LCoAN
+from scripts import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 

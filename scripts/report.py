@@ -17,10 +17,11 @@ import re
 import sys
 from pathlib import Path
 
-from lcoan import blocks, checkpoint
+from lcoan import checkpoint
 from lcoan.evaluate import evaluate, find_samples, summary
-from lcoan.resume import read_run_info
-from lcoan.train_log import overlapping
+from lcoan.training.log import overlapping
+from lcoan.training.resume import read_run_info
+from scripts import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lcoan.resume import export_snapshot
+from lcoan.training.resume import export_snapshot
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
     python -m scripts.train_speed [--presets s paper] [--repeats 5] [--readme]
 
 One iteration = forward + L1 loss + backward + Adam step on a batch of 16 random 48x48 LR patches
-(data loading excluded). The kinds are interleaved round by round (lcoan.timing.round_robin) so that
+(data loading excluded). The kinds are interleaved round by round (lcoan.bench.timing.round_robin) so that
 load from other processes affects them alike; ``--readme`` writes the table into README.md's
 ``speed`` block. Whether other processes shared the cores is said from the load average sampled
 before and after the measurement, and only when it says so.
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from lcoan import blocks, machine
+from lcoan.bench.timing import round_robin
 from lcoan.config import preset
 from lcoan.network import LCoAN
-from lcoan.timing import round_robin
+from lcoan.training import machine
+from scripts import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("none", "lsp", "dense")

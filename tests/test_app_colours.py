@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import lcoan
+from lcoan.imaging.io import LoadedImage
 from lcoan.inference import upscale_array, upscale_image
-from lcoan.io import LoadedImage
 from tests.conftest import SHIPPED
 
 COLOURS = [(200, 10, 10), (10, 10, 10), (245, 240, 30)]

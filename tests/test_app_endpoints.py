@@ -16,8 +16,8 @@ from app.examples import EXAMPLES_DIR  # noqa: E402
 from app.service import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.ui import TABS, build_demo  # noqa: E402
-from lcoan.io import load_image  # noqa: E402
-from lcoan.metrics import psnr_y, ssim_y  # noqa: E402
+from lcoan.imaging.io import load_image  # noqa: E402
+from lcoan.imaging.metrics import psnr_y, ssim_y  # noqa: E402
 from tests.live_app import all_kinds, live_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

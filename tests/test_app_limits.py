@@ -36,7 +36,7 @@ from app.service import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.tabs.superresolve import HEAVY  # noqa: E402
 from app.ui import build_demo  # noqa: E402
-from lcoan.io import load_image  # noqa: E402
+from lcoan.imaging.io import load_image  # noqa: E402
 from tests.tiny_checkpoints import make_checkpoints, textured  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

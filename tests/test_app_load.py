@@ -31,7 +31,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from app.examples import EXAMPLES_DIR  # noqa: E402
-from lcoan.io import load_image  # noqa: E402
+from lcoan.imaging.io import load_image  # noqa: E402
 from tests.tiny_checkpoints import make_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.slow

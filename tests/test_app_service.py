@@ -27,11 +27,11 @@ from app.region import balanced_tile, balanced_tiles
 from app.service import LRUCache, ModelService, ServiceError
 from app.settings import Settings
 from app.views.superresolve import crops, method_crop, preview, view_names, with_box
-from lcoan.degrade import bicubic_upscale, degrade
 from lcoan.evaluate import evaluate, find_samples
+from lcoan.imaging.degrade import bicubic_upscale, degrade
+from lcoan.imaging.io import LoadedImage, load_image
+from lcoan.imaging.metrics import psnr_y, ssim_y
 from lcoan.inference import DEFAULT_PAD, upscale_array
-from lcoan.io import LoadedImage, load_image
-from lcoan.metrics import psnr_y, ssim_y
 from tests.tiny_checkpoints import KINDS, make_checkpoints
 
 ROCKET = EXAMPLES_DIR / "rocket_tower.png"

@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from lcoan import atomic
 from lcoan.checkpoint import atomic_save_tensors
+from lcoan.imaging import atomic
 
 
 def test_failed_write_leaves_the_target_and_no_temp_file(tmp_path):

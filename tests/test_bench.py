@@ -111,7 +111,7 @@ def test_lsp_kind_on_a_shared_pattern_network_recomputes_the_pattern_per_group()
 def test_round_robin_interleaves_and_respects_the_budget():
     import time
 
-    from lcoan.timing import round_robin, timed_call, warm_up
+    from lcoan.bench.timing import round_robin, timed_call, warm_up
 
     order = []
     fns = {"slow": lambda: (order.append("slow"), time.sleep(0.3)), "fast": lambda: order.append("fast")}

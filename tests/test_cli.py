@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 import lcoan
 from lcoan import evaluate, infer
-from lcoan.io import load_image
+from lcoan.imaging.io import load_image
 
 from .conftest import ROOT
 from .test_io import _cmyk_jpeg, _gif, _webp_anim, bomb_png, jpeg_with_orientation, pil_bytes, png16, rand, smooth
@@ -242,7 +242,7 @@ GOOD = {
 
 
 class Ref:
-    """The source as lcoan.io reads it, plus its path."""
+    """The source as lcoan.imaging.io reads it, plus its path."""
 
     def __init__(self, path: Path):
         self.path = path

@@ -11,8 +11,8 @@ import torch
 
 import lcoan
 import lcoan.attention.kmeans
+from lcoan.imaging.metrics import psnr_y
 from lcoan.inference import sr_tensor
-from lcoan.metrics import psnr_y
 
 from .conftest import SHIPPED
 

@@ -1,4 +1,4 @@
-"""Tests of lcoan.degrade (MATLAB-compatible bicubic imresize and the SR degradation).
+"""Tests of lcoan.imaging.degrade (MATLAB-compatible bicubic imresize and the SR degradation).
 
 The MATLAB-made benchmark LR files need ../shared; test_protocol.py checks the same rules on
 images the tests make, so a bare clone still checks the degradation."""
@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from lcoan.degrade import bicubic_upscale, cubic_kernel, degrade, imresize, imresize_to
+from lcoan.imaging.degrade import bicubic_upscale, cubic_kernel, degrade, imresize, imresize_to
 
 from .conftest import BENCH, needs_data
 from .conftest import load_benchmark as _load

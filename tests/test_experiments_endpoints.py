@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from app.service import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.ui import build_demo  # noqa: E402
-from lcoan.trace_io import load_trace  # noqa: E402
+from lcoan.introspect.trace_files import load_trace  # noqa: E402
 from tests.live_app import free_port  # noqa: E402
 from tests.test_experiments_service import with_none  # noqa: E402
 

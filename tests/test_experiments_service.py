@@ -14,8 +14,8 @@ from app.experiments import ExperimentService
 from app.inspect import inspector_for
 from app.service import ModelService, ServiceError
 from app.views import experiments as views
-from lcoan.knobs import DENSE_WINDOW
-from lcoan.trace_io import load_trace
+from lcoan.introspect.knobs import DENSE_WINDOW
+from lcoan.introspect.trace_files import load_trace
 from tests.tiny_checkpoints import make_checkpoints, textured
 
 

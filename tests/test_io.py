@@ -1,4 +1,4 @@
-"""Tests for lcoan.io: one table of awkward inputs, plus round trips.
+"""Tests for lcoan.imaging.io: one table of awkward inputs, plus round trips.
 
 Every input is generated here with PIL / imagecodecs (libpng, for 16-bit colour PNGs) / numpy / zlib;
 nothing is downloaded.
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from lcoan.io import (
+from lcoan.imaging.io import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     ImageError,
@@ -124,7 +124,7 @@ class CountingStream(io.BytesIO):
 
 
 def png16(a: np.ndarray) -> bytes:
-    """16-bit PNG of an H x W x C array written by libpng (an encoder independent of lcoan.io)."""
+    """16-bit PNG of an H x W x C array written by libpng (an encoder independent of lcoan.imaging.io)."""
     return imagecodecs.png_encode(a[..., 0] if a.shape[-1] == 1 else a)
 
 

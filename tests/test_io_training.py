@@ -1,4 +1,4 @@
-"""Training and evaluation read images through the one loader (lcoan.io) and its one 16->8-bit
+"""Training and evaluation read images through the one loader (lcoan.imaging.io) and its one 16->8-bit
 converter: ordinary RGB files give exactly the pairs they gave before (Pillow's convert("RGB")),
 EXIF-rotated photos are now turned upright, and 16-bit files are rounded as before."""
 
@@ -10,14 +10,14 @@ from PIL import Image, ImageOps
 
 from lcoan import evaluate
 from lcoan.data import make_pair
-from lcoan.degrade import degrade
-from lcoan.io import save_image, to_uint8
+from lcoan.imaging.degrade import degrade
+from lcoan.imaging.io import save_image, to_uint8
 
 from .test_io import jpeg_with_orientation, pil_bytes, rand, smooth
 
 
 def _old_make_pair(path, scale):
-    """make_pair as it was before it used lcoan.io (Pillow's convert("RGB"), no EXIF orientation)."""
+    """make_pair as it was before it used lcoan.imaging.io (Pillow's convert("RGB"), no EXIF orientation)."""
     with Image.open(path) as im:
         hr = np.asarray(im.convert("RGB"))
     h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale

@@ -1,4 +1,4 @@
-"""Inference-time knobs (lcoan.knobs): W >= N is dense attention over the same embeddings, rounds,
+"""Inference-time knobs (lcoan.introspect.knobs): W >= N is dense attention over the same embeddings, rounds,
 and the attention ablation map."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 import lcoan
 from lcoan.attention.dense import dense_attention
-from lcoan.degrade import degrade
-from lcoan.knobs import (
+from lcoan.imaging.degrade import degrade
+from lcoan.introspect.knobs import (
     DENSE_WINDOW,
     ablated,
     ablation,

@@ -1,4 +1,4 @@
-"""Local attribution maps (lcoan.lam): completeness, bounded receptive field, Gini / DI."""
+"""Local attribution maps (lcoan.introspect.lam): completeness, bounded receptive field, Gini / DI."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import torch
 
 import lcoan
 from lcoan.inference import to_tensor
-from lcoan.lam import Box, attribute, blur, blur_path, diffusion_index, gini, mass_outside, receptive_radius
+from lcoan.introspect.lam import Box, attribute, blur, blur_path, diffusion_index, gini, mass_outside, receptive_radius
 from tests.tiny_checkpoints import textured
 
 

@@ -1,4 +1,4 @@
-"""Tests of lcoan.metrics (Y-channel PSNR / SSIM of the SR evaluation protocol).
+"""Tests of lcoan.imaging.metrics (Y-channel PSNR / SSIM of the SR evaluation protocol).
 
 The published bicubic baselines need ../shared; test_protocol.py runs the evaluation protocol on
 synthetic images, so a bare clone still checks it."""
@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from lcoan.degrade import bicubic_upscale
-from lcoan.metrics import SSIM_WIN, psnr_y, rgb_to_y, shave, ssim_y
+from lcoan.imaging.degrade import bicubic_upscale
+from lcoan.imaging.metrics import SSIM_WIN, psnr_y, rgb_to_y, shave, ssim_y
 
 from .conftest import BENCH, needs_data
 from .conftest import load_benchmark as _load
@@ -163,7 +163,7 @@ PUBLISHED_BICUBIC = {
 @needs_data
 @pytest.mark.parametrize("set_name,s", sorted(MEASURED_BICUBIC))
 def test_bicubic_baseline(set_name, s):
-    """Bicubic baseline with our MATLAB-faithful upscaler and the protocol of lcoan.metrics.
+    """Bicubic baseline with our MATLAB-faithful upscaler and the protocol of lcoan.imaging.metrics.
 
     Measured mean Y-PSNR (dB): Set5 33.674 / 30.405 / 28.430, Set14 30.326 / 27.634 / 26.091
     (x2 / x3 / x4); published MATLAB figures: Set5 33.66 / 30.39 / 28.42, Set14 30.24 / 27.55 /

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lcoan.data import PERIOD_LR, Pair, PatchSampler, periodic_patch
-from lcoan.degrade import degrade
+from lcoan.imaging.degrade import degrade
 from lcoan.train import parse_args
 
 

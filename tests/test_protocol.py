@@ -21,8 +21,8 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from lcoan import evaluate
-from lcoan.degrade import bicubic_upscale, degrade
-from lcoan.metrics import psnr_y, ssim_y
+from lcoan.imaging.degrade import bicubic_upscale, degrade
+from lcoan.imaging.metrics import psnr_y, ssim_y
 
 from .test_degrade import _ref_resize_1d
 from .test_metrics import _ssim_direct

@@ -80,7 +80,7 @@ def test_each_machine_of_a_stage_gets_its_own_command():
 
 
 def test_rewriting_a_card_keeps_the_blocks_other_generators_spliced_in():
-    from lcoan.blocks import splice_text
+    from scripts.blocks import splice_text
 
     old = splice_text("# x\n\nold card text\n", "attention", "### Does the network use its attention?\n\n| a |")
     new = report.carry_blocks(old, "# x\n\nnew card text\n")

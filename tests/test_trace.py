@@ -85,7 +85,7 @@ def test_attention_rows_batch_matches_rows(kind):
 def test_trace_rows_are_the_forward_pass_weights(n, window, rounds):
     """The trace recomputes exactly the rows the pattern applies: apply(identity values) = attention matrix."""
     from lcoan.attention.lsp import build_pattern
-    from lcoan.trace import PatternTrace
+    from lcoan.introspect.trace import PatternTrace
 
     torch.manual_seed(0)
     q = torch.randn(1, n, 4)

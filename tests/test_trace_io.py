@@ -1,4 +1,4 @@
-"""Trace files (lcoan.trace_io): a round trip reproduces the trace's attention rows."""
+"""Trace files (lcoan.introspect.trace_files): a round trip reproduces the trace's attention rows."""
 from __future__ import annotations
 
 import zipfile
@@ -8,7 +8,7 @@ import torch
 
 import lcoan
 from lcoan.inference import to_tensor
-from lcoan.trace_io import TraceFileError, load_trace, read_trace, save_trace
+from lcoan.introspect.trace_files import TraceFileError, load_trace, read_trace, save_trace
 from tests.tiny_checkpoints import textured
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 import lcoan
 from lcoan.data import PatchSampler, dihedral, make_pair, split
 from lcoan.train import Options, main, pick_device, schedule
-from lcoan.train_log import describe_machines, machine_segments
+from lcoan.training.log import describe_machines, machine_segments
 
 from .conftest import ROOT
 
@@ -276,7 +276,7 @@ def test_snapshot_exports_the_latest_resume_state(tmp_path):
     """scripts/snapshot.py: a checkpoint from a run still in training, marked as a snapshot."""
     import torch
 
-    from lcoan.resume import RESUME, export_snapshot, model_weights
+    from lcoan.training.resume import RESUME, export_snapshot, model_weights
 
     out = run_tiny(tmp_path, "--iters", "8", "--stop-after", "4")
     info = export_snapshot(out, tmp_path / "snap")

@@ -23,8 +23,8 @@ from torch import nn
 from lcoan.config import preset
 from lcoan.data import PatchSampler, make_pair
 from lcoan.network import LCoAN
-from lcoan.resume import RESUME, load_resume, save_resume
 from lcoan.train import main
+from lcoan.training.resume import RESUME, load_resume, save_resume
 
 from .conftest import ROOT
 
@@ -287,7 +287,7 @@ def test_sigkill_at_random_moments_always_resumes(photos, tmp_path):
 
 
 def test_stale_temp_files_of_every_atomic_write_are_removed(tmp_path):
-    from lcoan.resume import remove_stale_temp_files
+    from lcoan.training.resume import remove_stale_temp_files
 
     (tmp_path / "resume").mkdir()
     left = [tmp_path / "resume" / ".state.safetensors.abc123.tmp", tmp_path / ".log.csv.abc123.tmp",

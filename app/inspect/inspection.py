@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lcoan.trace import Trace
+from lcoan.introspect.trace import Trace
 
 from .memo import Memo
 from .region import Region

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lcoan.degrade import imresize_to
+from lcoan.imaging.degrade import imresize_to
 
 from ..service import ServiceError
 

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lcoan.bench.timing import timed_call
+from lcoan.imaging.io import ImageError, load_image
 from lcoan.inference import to_tensor
-from lcoan.io import ImageError, load_image
-from lcoan.timing import timed_call
-from lcoan.trace import Trace
+from lcoan.introspect.trace import Trace
 
 from ..service import LRUCache, ModelEntry, ModelService, ServiceError, image_key
 from .inspection import Inspection

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
+from lcoan.bench.timing import medians, round_robin, warm_up
 from lcoan.bench.workload import nonlocal_part
 from lcoan.inference import to_tensor
 from lcoan.network import LCoAN
-from lcoan.timing import medians, round_robin, warm_up
 
 from ..service import ModelService
 from .region import MAX_POSITIONS, choose_region, extract_region

@@ -134,8 +134,9 @@ def build(service, shared: Shared) -> None:
     with gr.Accordion("4 · Download a traced pass", open=True, elem_id="experiments-trace-block"):
         gr.Markdown("One zip: `trace.safetensors` (cluster codes, sort order, centroids, match embeddings, every "
                     "group's values and attention outputs; the dense model's per-layer query/key) and `trace.json` "
-                    "(sizes, window, checkpoint, region). Load it with\n\n```python\nfrom lcoan.trace_io import "
-                    "load_trace\ntrace = load_trace(\"photo_x2_lcoan_trace.zip\")\nrow = trace.attention_row(0, "
+                    "(sizes, window, checkpoint, region). Load it with\n\n```python\n"
+                    "from lcoan.introspect.trace_files import load_trace\n"
+                    "trace = load_trace(\"photo_x2_lcoan_trace.zip\")\nrow = trace.attention_row(0, "
                     "trace.position(10, 20))  # (N,) weights of one query\n```")
         with gr.Row():
             kind = gr.Radio([("LCoAN", "lcoan"), ("Dense NLA", "dense")], value="lcoan", label="model")

@@ -40,7 +40,7 @@ def image_size(path: str | None) -> tuple[int, int] | None:
     """(width, height) of an image file after EXIF orientation, or None when it cannot be read."""
     if not path:
         return None
-    from lcoan.io import ImageError, load_image
+    from lcoan.imaging.io import ImageError, load_image
     try:
         return load_image(Path(path)).size
     except (ImageError, OSError, ServiceError):

@@ -4,7 +4,7 @@ NLA baseline follow on a region the user picks by clicking the input or the resu
 times, output size, PSNR/SSIM in *Degrade then restore*, a synchronised zoom and a lossless PNG.
 
 Only layout and wiring: the work is :func:`app.compare.compare_steps` (cached), the pictures are
-:mod:`app.views.superresolve`. The upload is read by :func:`lcoan.io.load_image` itself (the event
+:mod:`app.views.superresolve`. The upload is read by :func:`lcoan.imaging.io.load_image` itself (the event
 skips Gradio's preprocessing), so 16-bit PNGs, alpha and EXIF orientation arrive intact. A refused
 request shows one message in the status line and a toast (:func:`app.tabs.reported`).
 """

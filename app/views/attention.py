@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from lcoan.trace import Trace
+from lcoan.introspect.trace import Trace
 
 from .common import colormap, display_factor, enlarge, mark, pil, to_uint8
 

@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from lcoan.trace import PatternTrace, Trace
+from lcoan.introspect.trace import PatternTrace, Trace
 
 from .common import display_factor, enlarge, mark, palette, pil, rgb_css, to_uint8
 

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from lcoan.knobs import Ablation, Sweep
-from lcoan.lam import Attribution, Box
+from lcoan.introspect.knobs import Ablation, Sweep
+from lcoan.introspect.lam import Attribution, Box
 
 from .attention import heatmap_panels
 from .common import colormap, enlarge, pil, to_uint8

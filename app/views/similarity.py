@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from lcoan.trace import PatternTrace
+from lcoan.introspect.trace import PatternTrace
 
 from .common import palette, rgb_css
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lcoan.io import to_pil
+from lcoan.imaging.io import to_pil
 
 from ..compare import LABELS, Comparison
 

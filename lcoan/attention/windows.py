@@ -4,7 +4,7 @@ Positions sorted by cluster are cut into windows of W; window i's queries attend
 of windows i - 1, i, i + 1 (3W slots; off either end and the tail padding are masked). Score rule:
 raw query . normalised key, no scaling, softmax over the slots. :func:`window_weights` and
 :func:`window_aggregate` are the training and inference paths of LSP / CoA (autograd picks the
-layout), and :class:`lcoan.trace.PatternTrace` recomputes its rows with :func:`slot_softmax`.
+layout), and :class:`lcoan.introspect.trace.PatternTrace` recomputes its rows with :func:`slot_softmax`.
 
 Without autograd the same numbers are computed with fewer copies: positions are gathered once into
 a zero-framed buffer whose 3W-slot windows are strided views (no concatenation), masking touches

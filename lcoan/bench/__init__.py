@@ -9,7 +9,7 @@ features: for ``lsp+coa`` one pattern (match conv, k-means assignment, sort, win
 weights) and, per group, its value projection and the aggregation; for ``lsp`` that whole pattern in
 every group; for the dense kinds, per group, the match / value embeddings and the attention.
 Inference, batch 1, float32, under ``torch.inference_mode``. All kinds of one size are timed
-interleaved (round robin, :mod:`lcoan.timing`), after a warm-up, and the median is reported (7 to 2
+interleaved (round robin, :mod:`lcoan.bench.timing`), after a warm-up, and the median is reported (7 to 2
 repeats, fewer for longer calls; for a call of 5 s or more the warm-up is skipped, its kind being
 warm from the smaller sizes, and the memory-profiled call counts as one of the samples; a call of 30
 s or more, e.g. dense at 256x256 in the paper preset, is that one sample alone, to keep the run

@@ -1,5 +1,5 @@
 """The measurements of a benchmark run: non-local time and peak memory per kind and size, and the
-whole forward split into non-local part and rest. Timing by :mod:`lcoan.timing` (round robin)."""
+whole forward split into non-local part and rest. Timing by :mod:`lcoan.bench.timing` (round robin)."""
 from __future__ import annotations
 
 import statistics
@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..network import LCoAN
-from ..timing import round_robin, seconds_of
 from .plan import FULL, LONG_CALL_S, QUICK, Plan, naive_fits, repeats_for
 from .record import Options, RunRecord, load_average, machine_line
+from .timing import round_robin, seconds_of
 from .workload import NETWORK_KINDS, build_models, kind_config, nonlocal_part
 
 

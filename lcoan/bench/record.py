@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..machine import describe
-from ..machine import load_average as machine_load
+from ..training.machine import describe
+from ..training.machine import load_average as machine_load
 
 COLUMNS: tuple[str, ...] = ("measure", "device", "threads", "preset", "kind", "height", "width", "positions",
                             "groups", "groups_timed", "repeats", "time_ms", "min_ms", "max_ms",
@@ -48,7 +48,7 @@ class RunRecord:
 
 
 def machine_line(device: torch.device) -> str:
-    """The machine of one device, in the measured-table form of :func:`lcoan.machine.describe`."""
+    """The machine of one device, in the measured-table form of :func:`lcoan.training.machine.describe`."""
     return describe(device, detailed=True)
 
 

@@ -1,6 +1,6 @@
 """Outputs of :mod:`lcoan.bench`: the CSV, the log-log plot and the generated markdown block.
 
-The markdown is the ``bench`` block of a README (:func:`lcoan.blocks.splice`); the rest of the file is
+The markdown is the ``bench`` block of a README (:func:`scripts.blocks.splice`); the rest of the file is
 left alone.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..blocks import markers, splice
+from scripts.blocks import markers, splice
+
 from ..config import preset
 from .record import COLUMNS, RunRecord
 from .workload import KINDS

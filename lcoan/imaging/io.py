@@ -107,7 +107,6 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import atomic
-from .imagesource import open_header_size, read_source, unidentified
 from .pixels import (
     ImageError,
     from_array,
@@ -119,6 +118,7 @@ from .pixels import (
     to_depth,
     to_uint8,
 )
+from .source import open_header_size, read_source, unidentified
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

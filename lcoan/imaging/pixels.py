@@ -1,9 +1,9 @@
-"""Pixel converters behind :mod:`lcoan.io`: PIL modes and numpy arrays -> ``(rgb, alpha, grayscale)``,
+"""Pixel converters behind :mod:`lcoan.imaging.io`: PIL modes and numpy arrays -> ``(rgb, alpha, grayscale)``,
 bit-depth changes (the one 16->8-bit conversion), EXIF orientation of arrays and ITU-R 601 luma.
 
 Arrays are ``H x W x 3`` RGB (``H x W`` alpha) in ``uint8`` or ``uint16``; every unusual input is
 either converted with a note appended to ``notes`` or refused with :class:`ImageError`.
-Import :class:`ImageError` from :mod:`lcoan.io`; it lives here only so these helpers can raise it.
+Import :class:`ImageError` from :mod:`lcoan.imaging.io`; it lives here only so these helpers can raise it.
 """
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ _LAYOUT_16 = {"L": "I;16", "LA": "LA;16", "RGB": "RGB;16", "RGBA": "RGBA;16"}
 
 
 def from_array(a: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None, bool, str]:
-    """numpy ``H x W x C`` (C = 1..4, any dtype) -> (rgb, alpha, grayscale, layout name); see :mod:`lcoan.io`."""
+    """numpy ``H x W x C`` (C = 1..4, any dtype) -> (rgb, alpha, grayscale, layout name); see :mod:`.io`."""
     dtype = a.dtype
     if a.dtype.kind == "u" and a.dtype.itemsize in (1, 2):
         a = a.astype(np.uint8 if a.dtype.itemsize == 1 else np.uint16, copy=True)  # also fixes byte order

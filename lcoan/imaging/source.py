@@ -1,4 +1,4 @@
-"""Where :func:`lcoan.io.load_image` gets its bytes and what they claim to be: paths, bytes and
+"""Where :func:`lcoan.imaging.io.load_image` gets its bytes and what they claim to be: paths, bytes and
 binary streams read with a byte limit, format sniffing for error messages, and the image size
 from a header alone (for the decompression-bomb message)."""
 from __future__ import annotations

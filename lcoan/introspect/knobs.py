@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .attention.dense import dense_attention
-from .attention.embed import query_key
-from .attention.kmeans import cluster_sums, spherical_kmeans
-from .attention.lsp import LearnableSparsePattern
-from .attention_report import sample_positions
-from .inference import from_tensor, to_tensor
-from .metrics import psnr_y
-from .network import LCoAN, reconfigured
+from ..attention.dense import dense_attention
+from ..attention.embed import query_key
+from ..attention.kmeans import cluster_sums, spherical_kmeans
+from ..attention.lsp import LearnableSparsePattern
+from ..attention_report import sample_positions
+from ..imaging.metrics import psnr_y
+from ..inference import from_tensor, to_tensor
+from ..network import LCoAN, reconfigured
 
 DENSE_WINDOW = "W >= N"
 SWEEP_WINDOWS: tuple[int, ...] = (64, 128, 256, 384, 512, 1024, 2048)
@@ -194,7 +194,7 @@ def window_sweep(model: LCoAN, lr: np.ndarray, hr: np.ndarray, windows: tuple[in
                  progress: Callable[[float, str], None] | None = None) -> Sweep:
     """PSNR, attention-mass recall and non-local time of an LSP model at each W, plus W >= N.
 
-    lr: (h, w, 3) uint8 made from hr (sh, sw, 3) uint8 by :func:`lcoan.degrade.degrade`.
+    lr: (h, w, 3) uint8 made from hr (sh, sw, 3) uint8 by :func:`lcoan.imaging.degrade.degrade`.
     ``rounds`` other than the trained number goes through :func:`with_rounds` (k-means on this
     image for extra rounds). Recall: over ``queries`` sampled positions, the share of the dense
     softmax mass (same embeddings) on the keys the pattern gives (``PatternTrace.recall_many``).

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention.lsp import SharedPattern
-from .attention.windows import key_slots, mix_rounds, slot_softmax, windowed
+from ..attention.lsp import SharedPattern
+from ..attention.windows import key_slots, mix_rounds, slot_softmax, windowed
 
 
 def _cpu(x: Tensor) -> Tensor:

@@ -1,12 +1,12 @@
 """One file per traced forward pass: a zip of ``trace.safetensors`` (every tensor of the
-:class:`~lcoan.trace.Trace`) and ``trace.json`` (everything else, plus free-form metadata).
+:class:`~lcoan.introspect.trace.Trace`) and ``trace.json`` (everything else, plus free-form metadata).
 
 Tensors are named ``patterns.<i>.<field>`` (codes, order: (R, N) int64; centroids: (R, K, D);
 query, key: (N, D)) and ``groups.<g>.<field>`` (value, attention_out: (N, C); for the dense model
 also query, key: (N, D)). The fields are read from the trace's dataclasses, so a new tensor field
 travels without a format change. Load it back with three lines::
 
-    from lcoan.trace_io import load_trace
+    from lcoan.introspect.trace_files import load_trace
     trace = load_trace("trace.zip")
     row = trace.attention_row(0, trace.position(10, 20))  # (N,) weights of one query
 

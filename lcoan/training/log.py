@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint
+from .. import checkpoint
 
 LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "elapsed_s", "s_per_it"]
 

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoint
-from .config import LCoANConfig
-from .network import LCoAN
-from .train_log import read_log
+from .. import checkpoint
+from ..config import LCoANConfig
+from ..network import LCoAN
+from .log import read_log
 
 RUN_INFO = "run.json"
 RESUME = "resume/state.safetensors"
