@@ -62,6 +62,7 @@ class Options:
     val_hr_size: int
     seed: int
     periodic: float = 0.0  # share of training patches made of one repeated motif (not in the paper)
+    mine: float = 0.0  # share of training patches mined for long-range repetition (not in the paper)
 
 
 def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = None, step: int = 0) -> LRScheduler:
@@ -226,6 +227,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--periodic", type=_share, default=0.0,
                    help="share of training patches that tile one motif of the photo with a random period, "
                         "for long-range repetition (not in the paper; default 0)")
+    p.add_argument("--mine", type=_share, default=0.0,
+                   help="share of training patches drawn from the crops of the photos that repeat most beyond "
+                        "the receptive field (lcoan.data.MinedCrops; not in the paper; default 0)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--min-lr", type=float, default=5e-6)
     p.add_argument("--warmup", type=int, default=100)
@@ -254,7 +258,7 @@ def make_options(args: argparse.Namespace) -> Options:
     return Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
                    save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed,
-                   periodic=args.periodic)
+                   periodic=args.periodic, mine=args.mine)
 
 
 @dataclass
@@ -273,7 +277,7 @@ def prepare_data(args: argparse.Namespace, cfg: LCoANConfig, opts: Options, proc
     train_pairs = [make_pair(f, cfg.scale) for f in tqdm(train_files, desc="degrading", disable=not proc.main)]
     val_pairs = [centre_crop(make_pair(f, cfg.scale), cfg.scale, opts.val_hr_size) for f in val_files]
     gen = torch.Generator().manual_seed(args.seed * 1000 + proc.rank)
-    sampler = PatchSampler(train_pairs, cfg.scale, opts.patch, gen, opts.periodic)
+    sampler = PatchSampler(train_pairs, cfg.scale, opts.patch, gen, opts.periodic, opts.mine)
     return Data(train_pairs, val_pairs, sampler, gen, time.time() - t0)
 
 
