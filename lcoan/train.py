@@ -244,6 +244,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init-from", help="checkpoint folder to start from (matching tensors only)")
     p.add_argument("--export", help="checkpoint folder to write at the end")
     p.add_argument("--stop-after", type=int, default=0, help="stop (resumably) after this many steps in this process")
+    p.add_argument("--time-budget", type=float, default=0.0,
+                   help="stop (resumably) once this process has trained this many seconds (0: no limit)")
+    p.add_argument("--export-partial", action="store_true",
+                   help="with --export: also export when stopping before the last step (the card states the step)")
     return p.parse_args(argv)
 
 
@@ -358,12 +362,14 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
         losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_now:.1e}")
-        done = step == opts.iters or (args.stop_after and run_steps >= args.stop_after)
+        done = (step == opts.iters or (args.stop_after and run_steps >= args.stop_after)
+                or (args.time_budget and time.time() - started >= args.time_budget))
         if proc.main and (step % opts.val_every == 0 or step % opts.save_every == 0 or done):
             now = time.time()
             train_seconds += now - last_save
             last_save = now
-            val = f"{validate(model, data.val_pairs):.4f}" if (step % opts.val_every == 0 or step == opts.iters) else ""
+            validating = step % opts.val_every == 0 or step == opts.iters or (done and args.export_partial)
+            val = f"{validate(model, data.val_pairs):.4f}" if validating else ""
             rows.append({"step": step, "loss": f"{np.mean(losses):.5f}", "lr": f"{lr_now:.3e}", "val_psnr": val,
                          "elapsed_s": f"{train_seconds:.0f}", "s_per_it": f"{(now - started) / run_steps:.3f}"})
             losses = []
@@ -390,15 +396,17 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
 
 def export(args: argparse.Namespace, model: LCoAN, data: Data, meta: dict, step: int, train_seconds: float,
            rows: list[dict], finished_before: bool) -> None:
-    """Write ``--export`` once the run reached its last step; never overwrite it when the run had
-    already finished (a later stage, --init-from this export, may have replaced it)."""
-    if not args.export or step < args.iters:
+    """Write ``--export`` once the run reached its last step (with ``--export-partial``: at any stop);
+    never overwrite it when the run had already finished (a later stage, --init-from this export, may
+    have replaced it)."""
+    if not args.export or (step < args.iters and not args.export_partial):
         return
     if finished_before and Path(args.export).exists():
         print(f"not re-exporting: {args.export} exists", flush=True)
         return
     card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
-                     final_val_psnr=float(rows[-1]["val_psnr"] or "nan"), train_images=len(data.train_pairs),
+                     final_val_psnr=float(next((r["val_psnr"] for r in reversed(rows) if r["val_psnr"]), "nan")),
+                     train_images=len(data.train_pairs),
                      val_images=len(data.val_pairs), data=str(args.data))
     checkpoint.save(model, args.export, info=card_info)
     print(f"exported {args.export}", flush=True)
