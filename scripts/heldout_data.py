@@ -9,6 +9,10 @@
   download), saved as PNG: a brick wall, gravel and grass (CC0, from CC0Textures / DeviantArt),
   Greek coins (Brooklyn Museum, no known copyright) and a page of text (public domain, Wikipedia).
   Provenance and licence are written next to them in ``LICENSES.md``. None is used for training.
+- ``OUT/repeat``: the held-out set with long-range repetition (issue 24): the five structure images and
+  three more from scikit-image (a scanned page, a tissue stain of repeated glands, a tabby cat's fur);
+  none of the compared runs trained on any of them. ``lcoan.introspect.report`` cuts every image into
+  128x128-LR tiles, so its intervals resample images and tiles within them.
 """
 from __future__ import annotations
 
@@ -30,12 +34,19 @@ STRUCTURE = {
     "coins": ("coins", "Greek coins from Pompeii, Brooklyn Museum collection, no known copyright restrictions"),
     "text": ("text", "'Corner.png' from Wikipedia, public domain"),
 }
+REPEAT = {
+    **STRUCTURE,
+    "page": ("page", "a scanned page of printed text, shipped with scikit-image (BSD-3-Clause); no other source named"),
+    "ihc": ("immunohistochemistry", "IHC-stained colonic glands, Center for Microscopy And Molecular Imaging, "
+                                    "no known copyright restrictions"),
+    "chelsea": ("chelsea", "Chelsea the cat, photograph by Stefan van der Walt, CC0"),
+}
 
 
 def install(bsds: Path, out: Path, val_every: int = 40) -> dict[str, list[Path]]:
     import skimage.data
 
-    written: dict[str, list[Path]] = {"bsds": [], "bsds-gray": [], "structure": []}
+    written: dict[str, list[Path]] = {"bsds": [], "bsds-gray": [], "structure": [], "repeat": []}
     (out / "bsds").mkdir(parents=True, exist_ok=True)
     (out / "bsds-gray").mkdir(parents=True, exist_ok=True)
     (out / "structure").mkdir(parents=True, exist_ok=True)
@@ -48,14 +59,16 @@ def install(bsds: Path, out: Path, val_every: int = 40) -> dict[str, list[Path]]
             written["bsds-gray"].append(gray)
     else:
         print(f"note: {bsds} not found, only the structure set is installed", file=sys.stderr)
-    lines = ["# Held-out structure images (from scikit-image's bundled data; not training data)", ""]
-    for name, (func, licence) in STRUCTURE.items():
-        img = np.asarray(getattr(skimage.data, func)())
-        path = out / "structure" / f"{name}.png"
-        Image.fromarray(img).convert("RGB").save(path)
-        written["structure"].append(path)
-        lines.append(f"- `{name}.png` ({img.shape[1]}x{img.shape[0]}): {licence}")
-    (out / "structure" / "LICENSES.md").write_text("\n".join(lines) + "\n")
+    for folder, images in (("structure", STRUCTURE), ("repeat", REPEAT)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        lines = [f"# Held-out {folder} images (from scikit-image's bundled data; not training data)", ""]
+        for name, (func, licence) in images.items():
+            img = np.asarray(getattr(skimage.data, func)())
+            path = out / folder / f"{name}.png"
+            Image.fromarray(img).convert("RGB").save(path)
+            written[folder].append(path)
+            lines.append(f"- `{name}.png` ({img.shape[1]}x{img.shape[0]}): {licence}")
+        (out / folder / "LICENSES.md").write_text("\n".join(lines) + "\n")
     return written
 
 
