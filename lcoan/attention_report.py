@@ -3,10 +3,14 @@
     python -m lcoan.attention_report --checkpoint checkpoints/lcoan-s-x2 checkpoints/dense-s-x2 \
         --data data/heldout/structure --lr-size 128 --json docs/results/attention-x2.json
 
-For every HR image of ``--data`` (centre crop of at most ``--lr-size`` LR pixels a side, LR made
-with the MATLAB-compatible degradation) and every checkpoint it measures:
+Every HR image of ``--data`` is degraded (MATLAB-compatible bicubic) and cut into ``--lr-size`` LR tiles
+that cover it (evenly spaced, overlapping where the size does not divide); on every tile and for every
+checkpoint it measures:
 
-- Y-PSNR with the attention branch on, and off (the same weights with ``attn_res_scale = 0``);
+- Y-PSNR with the attention branch on, and off (the same weights with ``attn_res_scale = 0``); the
+  drop's 95% interval is a paired two-stage bootstrap over the images and the tiles within them;
+- where the attention mass goes (:mod:`lcoan.introspect.mass`): on the query itself, its 3x3
+  neighbours, within the convolutions' receptive field, beyond it;
 - per attention layer (the shared pattern of LCoAN, each group of dense), over sampled queries,
   the dense softmax of the model's own embeddings: entropy / log N (1 = uniform) and the share of
   its mass on the top 1% of keys (0.01 = uniform);
@@ -32,6 +36,8 @@ from torch import Tensor
 from . import checkpoint
 from .data import centre_crop, list_images, make_pair
 from .inference import from_tensor, to_tensor
+from .introspect.intervals import paired_bootstrap
+from .introspect.mass import RINGS, mass_rows, receptive_radius
 from .metrics import psnr_y
 from .network import LCoAN, reconfigured
 from .trace import Trace
@@ -85,11 +91,15 @@ class LayerStats:
 
 @dataclass
 class ImageStats:
+    """Everything measured on one tile (``name``: image#tile) of one held-out image (``image``)."""
+
     name: str
     lr_size: tuple[int, int]
     psnr_on: float
     psnr_off: float
+    image: str = ""
     layers: list[LayerStats] = field(default_factory=list)
+    mass: list[float] | None = None  # mean attention mass per ring (RINGS order), over layers and queries
     recall: float | None = None
     flat_recall: float | None = None
     clusters_used: float | None = None
@@ -109,10 +119,23 @@ def layer_stats(query: Tensor, key: Tensor, positions: Tensor) -> LayerStats:
                       q_mean=float(qn.mean()), q_p05=float(qn.quantile(0.05)), q_p95=float(qn.quantile(0.95)))
 
 
-def trace_stats(trace: Trace, queries: int, seed: int = 0) -> dict:
-    """The attention statistics of one traced pass (no PSNR)."""
+def trace_mass(trace: Trace, positions: Tensor, radius: int) -> list[float] | None:
+    """Mean attention mass per ring (RINGS order) of the sampled queries, over the attention layers."""
+    if trace.kind not in ("lsp", "dense"):
+        return None
+    layers = range(1) if trace.kind == "lsp" and len(trace.patterns) == 1 else range(len(trace.groups))
+    per = torch.stack([mass_rows(trace.attention_rows(g, positions), positions, trace.lr_size, radius)
+                       .double().mean(0) for g in layers]).mean(0)
+    return [float(v) for v in per / per.sum().clamp_min(1e-12)]
+
+
+def trace_stats(trace: Trace, queries: int, seed: int = 0, radius: int | None = None) -> dict:
+    """The attention statistics of one traced pass (no PSNR); ``radius``: the receptive field's, for the
+    mass split (None: no split)."""
     positions = sample_positions(trace.n, queries, seed)
     out: dict = {"layers": []}
+    if radius is not None:
+        out["mass"] = trace_mass(trace, positions, radius)
     if trace.kind == "lsp":
         for pat in trace.patterns:
             out["layers"].append(layer_stats(pat.query, pat.key, positions))
@@ -130,32 +153,57 @@ def trace_stats(trace: Trace, queries: int, seed: int = 0) -> dict:
 
 @torch.no_grad()
 def image_stats(model: LCoAN, ablated: LCoAN, name: str, lr: np.ndarray, hr: np.ndarray,
-                queries: int = 512, seed: int = 0) -> ImageStats:
+                queries: int = 512, seed: int = 0, image: str = "") -> ImageStats:
     """Everything the report measures for one model on one (LR, HR) pair of uint8 arrays."""
     scale = model.cfg.scale
-    x = to_tensor(lr)
+    device = next(model.parameters()).device
+    x = to_tensor(lr).to(device)
     sr, trace = model.forward_with_trace(x)
     psnr_on = psnr_y(from_tensor(sr.clamp(0, 1), np.uint8), hr, scale)
     psnr_off = psnr_on if model.cfg.attention == "none" else \
         psnr_y(from_tensor(ablated(x).clamp(0, 1), np.uint8), hr, scale)
     return ImageStats(name=name, lr_size=tuple(lr.shape[:2]), psnr_on=psnr_on, psnr_off=psnr_off,
-                      **trace_stats(trace, queries, seed))
+                      image=image or name.split("#")[0],
+                      **trace_stats(trace, queries, seed, receptive_radius(model.cfg)))
 
 
 # ---------------------------------------------------------------- per checkpoint
 
+def by_image(tiles: list, value) -> list[np.ndarray]:
+    """Per-image arrays of ``value(tile)`` (tiles grouped by their source image, in order)."""
+    groups: dict[str, list[float]] = {}
+    for t in tiles:
+        groups.setdefault(t["image"] if isinstance(t, dict) else t.image, []).append(value(t))
+    return [np.asarray(v) for v in groups.values()]
+
+
+def image_mean(tiles: list[ImageStats], value) -> float | None:
+    """Mean over images of the mean over each image's tiles (None when a value is missing)."""
+    if any(value(t) is None for t in tiles):
+        return None
+    return float(np.mean([g.mean() for g in by_image(tiles, value)]))
+
+
 def summarise(images: list[ImageStats]) -> dict:
-    """Means over the images; per-layer entropy and top-1% share are averaged over layers too."""
+    """Means over the images (each the mean of its tiles); per-layer entropy and top-1% share are
+    averaged over layers too; the drop with its paired bootstrap interval."""
     def mean(values: list) -> float | None:
         values = [v for v in values if v is not None]
         return float(np.mean(values)) if values else None
 
     layers = [layer for im in images for layer in im.layers]
+    has_mass = bool(images) and images[0].mass is not None
+    drop_ci = paired_bootstrap(by_image(images, lambda t: t.drop)).as_dict() \
+        if images and any(t.psnr_on != t.psnr_off for t in images) else None
     return {
-        "images": len(images),
-        "psnr_on": mean([im.psnr_on for im in images]),
-        "psnr_off": mean([im.psnr_off for im in images]),
-        "drop": mean([im.drop for im in images]),
+        "images": len({im.image for im in images}),
+        "tiles": len(images),
+        "psnr_on": image_mean(images, lambda t: t.psnr_on),
+        "psnr_off": image_mean(images, lambda t: t.psnr_off),
+        "drop": image_mean(images, lambda t: t.drop),
+        "drop_ci": drop_ci,
+        **{f"mass_{ring}": image_mean(images, lambda t, i=i: t.mass[i]) if has_mass else None
+           for i, ring in enumerate(RINGS)},
         "entropy": mean([la.entropy for la in layers]),
         "entropy_per_layer": [mean([im.layers[i].entropy for im in images]) for i in range(len(images[0].layers))]
         if images and images[0].layers else [],
@@ -170,25 +218,50 @@ def summarise(images: list[ImageStats]) -> dict:
     }
 
 
+def tile_starts(length: int, size: int) -> list[int]:
+    """Starts of the fewest ``size`` tiles covering ``length``, evenly spaced (overlapping when needed)."""
+    if length <= size:
+        return [0]
+    n = -(-length // size)
+    return [round(i * (length - size) / (n - 1)) for i in range(n)]
+
+
 def load_pairs(folder: str | Path, scale: int, lr_size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, LR, HR) centre crops of every image of a folder, at most ``lr_size`` LR pixels a side."""
+    """(name ``image#tile``, LR, HR) of the ``lr_size`` LR tiles covering every image of a folder
+    (an image smaller than a tile is one tile of its own size)."""
     out = []
     for path in list_images(folder):
-        pair = centre_crop(make_pair(path, scale), scale, lr_size * scale)
-        out.append((path.stem, pair.lr, pair.hr))
+        pair = centre_crop(make_pair(path, scale), scale, 1 << 30)  # the whole image, aligned
+        h, w = pair.lr.shape[:2]
+        tiles = [(y, x) for y in tile_starts(h, lr_size) for x in tile_starts(w, lr_size)]
+        for i, (y, x) in enumerate(tiles):
+            ch, cw = min(lr_size, h), min(lr_size, w)
+            out.append((f"{path.stem}#{i}", pair.lr[y:y + ch, x:x + cw],
+                        pair.hr[y * scale:(y + ch) * scale, x * scale:(x + cw) * scale]))
     return out
 
 
+def gain_interval(mine: dict, base: dict, key: str = "psnr_on") -> dict | None:
+    """Paired bootstrap of ``mine`` minus ``base`` (two report results on the same data and tiles)
+    per tile -> Interval as a dict, or None when the tiles do not pair up."""
+    theirs = {t["name"]: t[key] for t in base.get("per_tile", [])}
+    tiles = [dict(t, diff=t[key] - theirs[t["name"]]) for t in mine.get("per_tile", []) if t["name"] in theirs]
+    if not tiles or len(tiles) != len(theirs):
+        return None
+    return paired_bootstrap(by_image(tiles, lambda t: t["diff"])).as_dict()
+
+
 def report(folder: str | Path, data: str | Path, lr_size: int = 128, queries: int = 512,
-           pairs: list | None = None) -> dict:
-    """Load one checkpoint and measure it on every image of ``data``."""
-    model = checkpoint.load(folder).eval()
-    ablated = reconfigured(model, attn_res_scale=0.0).eval()
+           pairs: list | None = None, device: str = "cpu") -> dict:
+    """Load one checkpoint and measure it on every tile of every image of ``data``."""
+    model = checkpoint.load(folder).eval().to(device)
+    ablated = reconfigured(model, attn_res_scale=0.0).eval().to(device)
     pairs = pairs if pairs is not None else load_pairs(data, model.cfg.scale, lr_size)
     images = [image_stats(model, ablated, name, lr, hr, queries) for name, lr, hr in pairs]
     return {"checkpoint": Path(folder).name, "kind": model.cfg.attention, "scale": model.cfg.scale,
             "config": model.cfg.to_dict(), "data": Path(data).name, "lr_size": lr_size,
-            "summary": summarise(images), "per_image": [dict(asdict(im), drop=im.drop) for im in images]}
+            "receptive_radius": receptive_radius(model.cfg),
+            "summary": summarise(images), "per_tile": [dict(asdict(im), drop=im.drop) for im in images]}
 
 
 def fmt(value: float | None, digits: int = 3, signed: bool = False) -> str:
@@ -197,19 +270,29 @@ def fmt(value: float | None, digits: int = 3, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def interval(ci: dict | None, digits: int = 3) -> str:
+    """``+0.123 [+0.050, +0.190]`` from an Interval dict."""
+    if not ci:
+        return "–"
+    return f"{ci['mean']:+.{digits}f} [{ci['lo']:+.{digits}f}, {ci['hi']:+.{digits}f}]"
+
+
 def markdown(results: list[dict]) -> str:
     """One row per (checkpoint, data) result."""
-    lines = ["| checkpoint | data | images | PSNR on / off | drop (dB) | entropy / log N | top-1% mass | "
-             "LSP recall (flat) | clusters used | cluster perplexity | abs(q) mean (p5-p95) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| checkpoint | data | images (tiles) | PSNR on / off | drop (dB) [95% CI] | self mass | "
+             "beyond RF | entropy / log N | top-1% mass | LSP recall (flat) | clusters used | "
+             "cluster perplexity | abs(q) mean (p5-p95) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["summary"]
+        drop = interval(s.get("drop_ci")) if s.get("drop_ci") else fmt(s["drop"], signed=True)
+        tiles = f"{s['images']} ({s['tiles']})" if s.get("tiles") else f"{s['images']}"
         recall = "–" if s["recall"] is None else f"{s['recall']:.3f} ({s['flat_recall']:.3f})"
         used = "–" if s["clusters_used"] is None else f"{100 * s['clusters_used']:.0f}%"
         q = "–" if s["q_mean"] is None else f"{s['q_mean']:.2f} ({s['q_p05']:.2f}-{s['q_p95']:.2f})"
-        lines.append(f"| {r['checkpoint']} | {r['data']} | {s['images']} | "
-                     f"{fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | "
-                     f"{fmt(s['drop'], signed=True)} | {fmt(s['entropy'])} | {fmt(s['top1'])} | {recall} | {used} | "
+        lines.append(f"| {r['checkpoint']} | {r['data']} | {tiles} | "
+                     f"{fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | {drop} | {fmt(s.get('mass_self'))} | "
+                     f"{fmt(s.get('mass_beyond_rf'))} | {fmt(s['entropy'])} | {fmt(s['top1'])} | {recall} | {used} | "
                      f"{fmt(s['cluster_perplexity'], 1)} | {q} |")
     return "\n".join(lines)
 
@@ -218,10 +301,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m lcoan.attention_report", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint folder(s)")
     p.add_argument("--data", nargs="+", required=True, help="folder(s) of HR images")
-    p.add_argument("--lr-size", type=int, default=128, help="centre crop, LR pixels a side (default 128)")
+    p.add_argument("--lr-size", type=int, default=128, help="tile side, LR pixels (default 128)")
     p.add_argument("--queries", type=int, default=512, help="sampled query positions per image")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--json", help="write the full results (per image too) here")
+    p.add_argument("--json", help="write the full results (per tile too) here")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     return p.parse_args(argv)
 
 
@@ -233,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for data in args.data:
             for folder in args.checkpoint:
-                results.append(report(folder, data, args.lr_size, args.queries))
+                results.append(report(folder, data, args.lr_size, args.queries, device=args.device))
                 print(markdown(results[-1:]).splitlines()[-1], flush=True)
     except (checkpoint.CheckpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

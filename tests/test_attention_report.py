@@ -98,7 +98,11 @@ def test_report_on_a_folder(tmp_path):
     assert ar.main(["--checkpoint", str(ckpt), "--data", str(data), "--lr-size", "16", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     s = res[0]["summary"]
-    assert s["images"] == 2 and res[0]["per_image"][0]["lr_size"] == [16, 16]
+    # 40x36 HR -> 20x18 LR: each image is covered by 2 x 2 overlapping 16x16 tiles
+    assert s["images"] == 2 and s["tiles"] == 8 and res[0]["per_tile"][0]["lr_size"] == [16, 16]
+    assert s["drop_ci"]["lo"] <= s["drop"] <= s["drop_ci"]["hi"]
+    assert sum(s[f"mass_{r}"] for r in ("self", "neighbours", "within_rf", "beyond_rf")) == pytest.approx(1.0)
+    assert ar.gain_interval(res[0], res[0])["mean"] == 0.0
     assert 0 < s["entropy"] <= 1 and 0 < s["recall"] <= 1 and 0 < s["clusters_used"] <= 1
     assert s["drop"] == pytest.approx(s["psnr_on"] - s["psnr_off"])
     assert "lcoan-tiny-x2" in ar.markdown(res)
