@@ -277,12 +277,23 @@ def interval(ci: dict | None, digits: int = 3) -> str:
     return f"{ci['mean']:+.{digits}f} [{ci['lo']:+.{digits}f}, {ci['hi']:+.{digits}f}]"
 
 
+def add_gains(results: list[dict]) -> list[dict]:
+    """Set ``summary.gain_ci`` of every attention result to its paired interval over the ``none`` result
+    of the same scale and data (when there is one); returns ``results``."""
+    base = {(r["scale"], r["data"]): r for r in results if r["kind"] == "none"}
+    for r in results:
+        b = base.get((r["scale"], r["data"]))
+        if r["kind"] != "none" and b is not None:
+            r["summary"]["gain_ci"] = gain_interval(r, b)
+    return results
+
+
 def markdown(results: list[dict]) -> str:
     """One row per (checkpoint, data) result."""
-    lines = ["| checkpoint | data | images (tiles) | PSNR on / off | drop (dB) [95% CI] | self mass | "
-             "beyond RF | entropy / log N | top-1% mass | LSP recall (flat) | clusters used | "
+    lines = ["| checkpoint | data | images (tiles) | PSNR on / off | drop (dB) [95% CI] | gain over none [95% CI] | "
+             "self mass | beyond RF | entropy / log N | top-1% mass | LSP recall (flat) | clusters used | "
              "cluster perplexity | abs(q) mean (p5-p95) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["summary"]
         drop = interval(s.get("drop_ci")) if s.get("drop_ci") else fmt(s["drop"], signed=True)
@@ -291,7 +302,8 @@ def markdown(results: list[dict]) -> str:
         used = "–" if s["clusters_used"] is None else f"{100 * s['clusters_used']:.0f}%"
         q = "–" if s["q_mean"] is None else f"{s['q_mean']:.2f} ({s['q_p05']:.2f}-{s['q_p95']:.2f})"
         lines.append(f"| {r['checkpoint']} | {r['data']} | {tiles} | "
-                     f"{fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | {drop} | {fmt(s.get('mass_self'))} | "
+                     f"{fmt(s['psnr_on'])} / {fmt(s['psnr_off'])} | {drop} | {interval(s.get('gain_ci'))} | "
+                     f"{fmt(s.get('mass_self'))} | "
                      f"{fmt(s.get('mass_beyond_rf'))} | {fmt(s['entropy'])} | {fmt(s['top1'])} | {recall} | {used} | "
                      f"{fmt(s['cluster_perplexity'], 1)} | {q} |")
     return "\n".join(lines)

@@ -52,7 +52,7 @@ case "${1:-list}" in
     for d in runs/exp/*/model; do
       [ -f "$d/model.safetensors" ] || continue
       [ -f "$d/../attention.json" ] && continue
-      python -m lcoan.attention_report --checkpoint "$d" --data data/heldout/bsds data/heldout/structure \
+      python -m lcoan.attention_report --checkpoint "$d" --data data/heldout/bsds data/heldout/repeat \
         --threads "${THREADS:-1}" --json "$d/../attention.json"
     done ;;
   *)
