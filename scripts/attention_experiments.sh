@@ -4,7 +4,7 @@
 # budget for all kinds (600 iterations; a name ending in -long: 4000), cosine from 2e-4, seed 2, the
 # same pixels per batch, one torch thread each (-per-: a quarter of the patches periodic). Resumable: run the
 # same line again after an interruption. Held-out reports and the table:
-#   bash scripts/attention_experiments.sh report    (attention_report on data/heldout/*)
+#   bash scripts/attention_experiments.sh report    (attention_report on the tiles of data/heldout/{bsds,repeat})
 #   python -m scripts.experiment_table               (docs/attention_experiments.md)
 # Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report
 set -euo pipefail
@@ -51,9 +51,9 @@ case "${1:-list}" in
   report)
     for d in runs/exp/*/model; do
       [ -f "$d/model.safetensors" ] || continue
-      [ -f "$d/../attention.json" ] && continue
+      [ -f "$d/../heldout.json" ] && continue
       python -m lcoan.attention_report --checkpoint "$d" --data data/heldout/bsds data/heldout/repeat \
-        --threads "${THREADS:-1}" --json "$d/../attention.json"
+        --threads "${THREADS:-1}" --json "$d/../heldout.json"
     done ;;
   *)
     for name in "$@"; do

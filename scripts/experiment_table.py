@@ -3,11 +3,13 @@
     python -m scripts.experiment_table [--runs runs/exp] [--out docs/attention_experiments.md]
 
 Reads, for every ``runs/exp/VARIANT``: ``run.json`` (config, command, step), ``log.csv``
-(s/iteration, validation PSNR) and ``attention.json`` (written by ``lcoan.attention_report`` via
-``bash scripts/attention_experiments.sh report``). The gain of a variant is its held-out PSNR minus
-that of the ``none`` run with the same scale, patch size, schedule length and share of periodic patches
-(same budget, seed and pixels per batch); while either run is still training, the validation gain compares the last step
-both have logged, so a run ahead of its pair is never credited with its extra iterations.
+(s/iteration, validation PSNR) and ``heldout.json`` (written by ``lcoan.attention_report`` via
+``bash scripts/attention_experiments.sh report``: 128x128-LR tiles of data/heldout/{bsds,repeat}, per
+tile; older runs have only ``attention.json``, centre crops of bsds/structure, without intervals). The
+gain of a variant is its held-out PSNR minus that of the ``none`` run with the same scale, patch size,
+schedule length and data options (periodic and mined shares), with a paired bootstrap interval over
+images and the tiles within them; while either run is still training, the validation gain compares the
+last step both have logged, so a run ahead of its pair is never credited with its extra iterations.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from lcoan.attention_report import gain_interval, interval
 from scripts.blocks import splice
 
 HEADER = """# Making the attention count: controlled experiments
@@ -82,18 +85,21 @@ def collect(runs: Path) -> list[dict]:
         speeds = [float(r["s_per_it"]) for r in log if r.get("s_per_it")]
         vals = [(int(r["step"]), float(r["val_psnr"])) for r in log if r.get("val_psnr")]
         share = float(option_of(info.get("command", ""), "--periodic", "0"))
-        named = [x for x in (flags(info["config"]), f"periodic {share:g}" if share else "") if x and x != "paper"]
+        mine = float(option_of(info.get("command", ""), "--mine", "0"))
+        named = [x for x in (flags(info["config"]), f"periodic {share:g}" if share else "",
+                             f"mined {mine:g}" if mine else "") if x and x != "paper"]
         rec = {"variant": folder.name, "kind": info["config"]["attention"], "flags": ", ".join(named) or "paper",
-               "periodic": share,
+               "periodic": share, "mine": mine,
                "scale": info["config"].get("scale", 2),
                "patch": patch_of(info.get("command", "")), "step": info.get("step", 0),
                "iters": info.get("iters"), "s_per_it": statistics.median(speeds) if speeds else None,
                "val_start": vals[0][1] if vals else None, "val": vals[-1][1] if vals else None,
-               "vals": dict(vals), "data": {}}
-        report = folder / "attention.json"
-        if report.exists():
-            for r in json.loads(report.read_text()):
-                rec["data"][r["data"]] = r["summary"]
+               "vals": dict(vals), "data": {}, "results": {}}
+        for name in ("attention.json", "heldout.json"):  # the newer report wins
+            if (folder / name).exists():
+                for r in json.loads((folder / name).read_text()):
+                    rec["data"][r["data"]] = r["summary"]
+                    rec["results"][r["data"]] = r
         out.append(rec)
     return out
 
@@ -118,26 +124,62 @@ def val_gain(run: dict, base: dict | None) -> str:
     return f"{f(run['vals'][step] - base['vals'][step], signed=True)} @{step}"
 
 
+SETS = ("bsds", "repeat")
+
+
 def table(records: list[dict]) -> str:
-    pair = lambda r: (r["scale"], r["patch"], r["iters"], r["periodic"])  # noqa: E731
+    """One row per run with a held-out report on the tiles of bsds and repeat (the runs measured before
+    that report existed are listed by :func:`legacy_table`)."""
+    pair = lambda r: (r["scale"], r["patch"], r["iters"], r["periodic"], r["mine"])  # noqa: E731
+    none = {pair(r): r for r in records if r["kind"] == "none"}
+    lines = ["| variant | kind | scale | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
+             + " | ".join(f"{d} PSNR | gain {d} [95% CI] | drop {d} [95% CI]" for d in SETS)
+             + " | self mass | beyond RF | entropy | recall | clusters |",
+             "|" + "---|" * (14 + 3 * len(SETS))]
+    for r in records:
+        if not all("tiles" in r["data"].get(d, {}) for d in SETS):
+            continue
+        base = none.get(pair(r))
+        cells = []
+        for d in SETS:
+            sm = r["data"][d]
+            gain = gain_interval(r["results"][d], base["results"][d]) \
+                if base and r["kind"] != "none" and d in base["results"] else None
+            cells += [f(sm.get("psnr_on")), interval(gain), interval(sm.get("drop_ci"))]
+        per = [r["data"][d] for d in SETS]
+
+        def joined(key: str, pct: bool = False, per: list = per) -> str:
+            vals = [x.get(key) for x in per if x.get(key) is not None]
+            return " / ".join(f"{100 * v:.0f}%" if pct else f(v) for v in vals) or "–"
+
+        done = f"{r['step']}" + ("" if r["iters"] is None or r["step"] >= r["iters"] else f"/{r['iters']} (running)")
+        lines.append(
+            f"| {r['variant']} | {r['kind']} | x{r['scale']} | {r['flags']} | {r['patch']} | {done} | "
+            f"{f(r['s_per_it'], 2)} | {f(r['val_start'], 2)} -> {f(r['val'], 3)} | {val_gain(r, base)} | "
+            + " | ".join(cells) + f" | {joined('mass_self')} | {joined('mass_beyond_rf')} | {joined('entropy')} | "
+            f"{joined('recall')} | {joined('clusters_used', pct=True)} |")
+    return "\n".join(lines)
+
+
+def legacy_table(records: list[dict]) -> str:
+    """The runs measured with the earlier report (centre crops of bsds and structure, no intervals)."""
+    pair = lambda r: (r["scale"], r["patch"], r["iters"], r["periodic"], r["mine"])  # noqa: E731
     none = {pair(r): r for r in records if r["kind"] == "none"}
     lines = ["| variant | kind | scale | flags | batch x patch | it | s/it | val PSNR (start -> end) | gain val | "
              "bsds PSNR | gain bsds | drop bsds | structure PSNR | gain structure | drop structure | "
              "entropy | recall | clusters |",
              "|" + "---|" * 18]
     for r in records:
+        if all("tiles" in r["data"].get(d, {}) for d in SETS):
+            continue
         base = none.get(pair(r))
         b, s = r["data"].get("bsds", {}), r["data"].get("structure", {})
         bb = base["data"].get("bsds", {}) if base else {}
         bs = base["data"].get("structure", {}) if base else {}
 
-        def gain(mine: dict | float | None, theirs: dict | float | None, key: str | None = None,
-                 kind: str = r["kind"]) -> str:
-            if key:
-                mine, theirs = mine.get(key), theirs.get(key)
-            if mine is None or theirs is None or kind == "none":
-                return "–"
-            return f(mine - theirs, signed=True)
+        def gain(mine: dict, theirs: dict, key: str, kind: str = r["kind"]) -> str:
+            a, b_ = mine.get(key), theirs.get(key)
+            return "–" if a is None or b_ is None or kind == "none" else f(a - b_, signed=True)
 
         ent = [x.get("entropy") for x in (b, s) if x.get("entropy") is not None]
         rec = [x.get("recall") for x in (b, s) if x.get("recall") is not None]
@@ -166,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if not out.exists():
         out.write_text(HEADER)
-    splice(out, "experiments", "Entropy, recall and clusters: bsds / structure.\n\n" + table(records))
-    print(table(records))
+    text = ("Tiles of bsds and repeat (see above); brackets: 95% paired bootstrap intervals over the images and "
+            "the tiles within them. Mass, entropy, recall and clusters: bsds / repeat.\n\n" + table(records)
+            + "\n\nEarlier runs, measured on 128x128-LR centre crops of bsds and structure (no intervals; "
+            "entropy, recall and clusters: bsds / structure):\n\n" + legacy_table(records))
+    splice(out, "experiments", text)
+    print(text)
     return 0
 
 
