@@ -1,8 +1,9 @@
 """The LCoAN network: conv_first -> residual groups (+ attention) -> conv_after_body (+ skip) -> upsample.
 
 One skeleton for the three attention kinds of :class:`LCoANConfig`:
-- "lsp":   LCoAN. Under CoA (share_pattern=True) the first group computes the sparse pattern and
-           its softmax weights once; every group only projects its own values and reuses them.
+- "lsp":   LCoAN. Under CoA (:class:`CollaborativeAttention`, share_pattern=True) the first group
+           computes the sparse pattern and its softmax weights once; every group only projects its
+           own values and reuses them.
 - "dense": the non-local baseline, a full dense block (own embeddings, own N x N softmax) per group.
 - "none":  the plain residual backbone.
 """
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from .attention.dense import DenseNonLocal
 from .attention.lsp import Assembly, LearnableSparsePattern, SharedPattern
+from .attention.windows import needs_autograd
 from .config import LCoANConfig
 from .introspect.trace import Trace, TraceBuilder
 
@@ -32,7 +34,7 @@ class ResBlock(nn.Module):
         self.body = nn.Sequential(conv3x3(num_feat, num_feat), nn.ReLU(inplace=True), conv3x3(num_feat, num_feat))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        return self.body(x).add_(x)  # in place: no fresh buffer (x + body(x) gives the same numbers)
 
 
 class Pattern(Protocol):
@@ -54,7 +56,9 @@ class ResidualGroup(nn.Module):
     """B residual blocks, then an attention block (added with a small scale), then a 3x3 conv.
 
     ``attention`` is an :class:`Assembly` (lsp), a :class:`DenseNonLocal` (dense) or None; the
-    group does not decide where a sparse pattern comes from: the network hands it one.
+    group does not decide where a sparse pattern comes from: the network hands it one through
+    ``attend`` (a :class:`CollaborativeAttention` or :class:`DenseAttention` of this forward pass).
+    forward(x: (B, C, H, W), g: this group's index) -> (B, C, H, W), before the group's residual add.
     """
 
     def __init__(self, cfg: LCoANConfig) -> None:
@@ -66,6 +70,67 @@ class ResidualGroup(nn.Module):
             "none": lambda: None,
         }[cfg.attention]()
         self.conv = conv3x3(cfg.num_feat, cfg.num_feat)
+
+    def forward(self, x: Tensor, g: int = 0, attend: Attend | None = None) -> Tensor:
+        y = self.blocks(x)
+        return self.conv(y if attend is None else attend(g, self, y))
+
+
+# (group index, the group, its blocks' output y) -> y plus the group's attention branch
+Attend = Callable[[int, ResidualGroup, Tensor], Tensor]
+
+
+class CollaborativeAttention:
+    """CoA over one forward pass: the sparse pattern and its softmax weights are made ONCE, from the
+    first group's features, and every group aggregates its own values with them.
+
+    Called per group as ``attend(g, group, y)`` -> y + a * (the group's values (its 1x1 assembly
+    conv of y) aggregated with the shared weights), a = ``attn_res_scale``. Without sharing
+    (``share_pattern=False``, the LSP-only ablation) each group makes its own pattern with its own
+    pattern maker. ``make_pattern`` builds the pattern (default: the trained LSP, :func:`lsp_pattern`).
+    Without autograd or a tracer the branch is added in place to y (same numbers, no extra buffer).
+    """
+
+    def __init__(self, net: LCoAN, make_pattern: PatternFn = lsp_pattern, tracer: TraceBuilder | None = None) -> None:
+        self.net, self.make_pattern, self.tracer = net, make_pattern, tracer
+        self.shared: Pattern | None = None
+
+    def pattern(self, g: int, y: Tensor) -> Pattern:
+        """The pattern group ``g`` applies: made from y on the first call under CoA, per group without."""
+        share = self.net.cfg.share_pattern
+        if self.shared is None or not share:
+            maker = self.net.patterns[0 if share else g]
+            self.shared = self.make_pattern(maker, y)
+            if self.tracer is not None:
+                self.tracer.pattern(self.shared, maker.clusters.centroids, g)
+        return self.shared
+
+    def __call__(self, g: int, group: ResidualGroup, y: Tensor) -> Tensor:
+        shared = self.pattern(g, y)
+        values = group.attention.project(y)  # this group's own values (B, N, C)
+        scale = self.net.cfg.attn_res_scale
+        if self.tracer is None and isinstance(shared, SharedPattern) and shared.can_add_into(y, values):
+            return shared.add_into(y, values, scale)
+        attn = shared.apply(values).transpose(1, 2).reshape(y.shape)
+        if self.tracer is not None:
+            self.tracer.group(values, attn)
+        return y + scale * attn
+
+
+class DenseAttention:
+    """The dense non-local baseline per group: each group's own block, y -> y + a * block(y)."""
+
+    def __init__(self, net: LCoAN, tracer: TraceBuilder | None = None) -> None:
+        self.scale, self.tracer = net.cfg.attn_res_scale, tracer
+
+    def __call__(self, g: int, group: ResidualGroup, y: Tensor) -> Tensor:
+        if self.tracer is None:
+            attn = group.attention(y)
+        else:
+            q, k, v = group.attention.embed(y)
+            attn = group.attention.attend(q, k, v).transpose(1, 2).reshape(y.shape)
+            self.tracer.group(v, attn, q, k)
+        return y + self.scale * attn
 
 
 class Upsampler(nn.Sequential):
@@ -100,6 +165,16 @@ class LCoAN(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def attention_branch(self, tracer: TraceBuilder | None = None,
+                         make_pattern: PatternFn = lsp_pattern) -> Attend | None:
+        """The attention of one forward pass, called by every group: CoA (lsp), per-group dense
+        blocks (dense) or None."""
+        if self.cfg.attention == "lsp":
+            return CollaborativeAttention(self, make_pattern, tracer)
+        if self.cfg.attention == "dense":
+            return DenseAttention(self, tracer)
+        return None
+
     def forward_features(self, x: Tensor, tracer: TraceBuilder | None = None,
                          make_pattern: PatternFn = lsp_pattern) -> Tensor:
         """The residual groups. x: (B, C, H, W) -> (B, C, H, W).
@@ -109,37 +184,19 @@ class LCoAN(nn.Module):
         """
         if tracer is not None and make_pattern is not lsp_pattern:
             raise ValueError("a trace records the trained LSP pattern only")
-        shared: Pattern | None = None
+        attend = self.attention_branch(tracer, make_pattern)
         for g, group in enumerate(self.groups):
-            y = group.blocks(x)
-            if self.cfg.attention == "lsp":
-                if shared is None or not self.cfg.share_pattern:
-                    # LSP: cluster + sort + softmax weights. Under CoA this runs in group 0 only.
-                    maker = self.patterns[0 if self.cfg.share_pattern else g]
-                    shared = make_pattern(maker, y)
-                    if tracer is not None:
-                        tracer.pattern(shared, maker.clusters.centroids, g)
-                # CoA: this group's own values, aggregated with the shared weights.
-                values = group.attention.project(y)
-                attn = shared.apply(values).transpose(1, 2).reshape(y.shape)
-                if tracer is not None:
-                    tracer.group(values, attn)
-                y = y + self.cfg.attn_res_scale * attn
-            elif self.cfg.attention == "dense":
-                if tracer is None:
-                    attn = group.attention(y)
-                else:
-                    q, k, v = group.attention.embed(y)
-                    attn = group.attention.attend(q, k, v).transpose(1, 2).reshape(y.shape)
-                    tracer.group(v, attn, q, k)
-                y = y + self.cfg.attn_res_scale * attn
-            x = x + self.cfg.group_res_scale * group.conv(y)
+            x = torch.add(x, group(x, g, attend), alpha=self.cfg.group_res_scale)
         return x
 
     def _forward(self, x: Tensor, tracer: TraceBuilder | None, make_pattern: PatternFn = lsp_pattern) -> Tensor:
+        if x.device.type == "cpu" and not needs_autograd(x, self.conv_first.weight):
+            # Inference on CPU runs channels-last: faster convolutions, and the (B, N, C) rows the
+            # attention reads and writes are then the feature map's own memory (no transposed copies).
+            x = x.contiguous(memory_format=torch.channels_last)
         head = self.conv_first(x - self.rgb_mean)
-        body = self.conv_after_body(self.forward_features(head, tracer, make_pattern)) + head
-        return self.conv_last(self.upsample(body)) + self.rgb_mean
+        body = self.conv_after_body(self.forward_features(head, tracer, make_pattern)).add_(head)
+        return (self.conv_last(self.upsample(body)) + self.rgb_mean).contiguous()
 
     def forward(self, x: Tensor, make_pattern: PatternFn = lsp_pattern) -> Tensor:
         """x: (B, 3, H, W) -> (B, 3, sH, sW); ``make_pattern``: see :meth:`forward_features`."""

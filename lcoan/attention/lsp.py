@@ -63,6 +63,20 @@ class SharedPattern:
         """(B, R, N) mixing weights of the rounds (softmax of their log-sum-exp), None for R = 1."""
         return None if self.rounds == 1 else mix_rounds(self.lse, dim=1)
 
+    def can_add_into(self, features: Tensor, value: Tensor) -> bool:
+        """Whether :meth:`add_into` can run: one round, no autograd, channels-last features."""
+        return (self.rounds == 1 and not needs_autograd(features, value, *self.weights)
+                and features.is_contiguous(memory_format=torch.channels_last))
+
+    def add_into(self, features: Tensor, value: Tensor, alpha: float) -> Tensor:
+        """features + alpha * apply(value), written into the channels-last ``features`` (B, C, H, W):
+        the un-sorted rows are added to the map's own (B, N, C) memory (see :meth:`can_add_into`)."""
+        b, c = features.shape[:2]
+        rows = features.permute(0, 2, 3, 1).view(b, -1, c)
+        window_aggregate(self.weights[0], value, self.order[:, 0], self.inverse[:, 0], self._scratch,
+                         add_to=rows, alpha=alpha)
+        return features
+
     def apply(self, value: Tensor) -> Tensor:
         """Aggregate values with the shared weights. value: (B, N, C) -> (B, N, C)."""
         scratch = self._scratch if self.rounds == 1 else None

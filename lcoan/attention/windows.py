@@ -188,11 +188,13 @@ def window_weights(query: Tensor, key: Tensor, order: Tensor, window: int,
 
 
 def window_aggregate(weights: Tensor, value: Tensor, order: Tensor, inverse: Tensor,
-                     scratch: dict | None = None) -> Tensor:
+                     scratch: dict | None = None, add_to: Tensor | None = None, alpha: float = 1.0) -> Tensor:
     """One round of CoA aggregation: weights (B, nW, W, 3W), value (B, N, C), order / inverse (B, N)
     -> (B, N, C) in position order. Without autograd the result is a transposed view of
     channel-first memory (``out.transpose(1, 2)`` is contiguous), and ``scratch`` keeps the working
-    buffers for the next call with the same shapes (a fresh buffer page-faults on first touch)."""
+    buffers for the next call with the same shapes (a fresh buffer page-faults on first touch).
+    ``add_to`` (no autograd; (B, N, C), e.g. the rows of a channels-last feature map): the result
+    times ``alpha`` is added to it in place instead, and it is returned (no result buffer at all)."""
     b, n, c = value.shape
     nw, w = weights.shape[1], weights.shape[2]
     if needs_autograd(weights, value):
@@ -205,12 +207,15 @@ def window_aggregate(weights: Tensor, value: Tensor, order: Tensor, inverse: Ten
         scratch.update(key=key, framed=value.new_empty(b, (nw + 2) * w, c), out=value.new_empty(b, nw, w, c))
     framed = sorted_framed(value, order, w, out=scratch["framed"])
     out = window_matmul(weights, framed_keys(framed, w), out=scratch["out"])
-    result = value.new_empty(b, c, n)  # channel-first memory: the (B, C, H, W) map is a free view
+    result = value.new_empty(b, c, n) if add_to is None else add_to  # channel-first: the (B, C, H, W) map is a view
     for i in range(b):
         rows = framed[i, :n]  # item i's slots are consumed: its buffer takes the un-sorted rows
         torch.index_select(out[i].view(-1, c), 0, inverse[i], out=rows)
-        result[i].copy_(rows.t())
-    return result.transpose(1, 2)
+        if add_to is None:
+            result[i].copy_(rows.t())
+        else:
+            add_to[i].add_(rows, alpha=alpha)
+    return result.transpose(1, 2) if add_to is None else add_to
 
 
 def mix_rounds(lse: Tensor, dim: int) -> Tensor:
