@@ -16,9 +16,9 @@ from typing import Any
 
 import gradio as gr
 
-from .compare import METHODS, MODES, WHOLE, compare, load_input, save_result
-from .service import ModelService, ServiceError
-from .tabs import gpu, guarded
+from .errors import gpu, guarded
+from .services.models import ModelService, ServiceError
+from .services.superresolve import METHODS, MODES, WHOLE, compare, load_input, save_result
 from .tabs.superresolve import HEAVY, upload_name
 
 

@@ -1,5 +1,5 @@
 """The app's tabs: one module per tab, each with ``build(service)`` or ``build(service, shared)`` called
-inside its ``gr.Tab`` (see :mod:`app.ui` for the registry and :class:`app.tabs.shared.Shared`).
+inside its ``gr.Tab`` (see :mod:`app.ui` for the registry and :class:`app.session.Shared`).
 
 Two ways a tab reports a refused request, both a message rather than a traceback:
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.service import ServiceError
+from app.services.models import ServiceError
 
 log = logging.getLogger("lcoan.app")
 MEMORY = "The server ran out of memory for this image; try a smaller one or the 'downscale first' option."

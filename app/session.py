@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.service import ServiceError
+from app.services.models import ServiceError
 
 
 def file_path(value: Any) -> str | None:

@@ -1,6 +1,6 @@
 """The input panel of the "inside LCoA" tabs (image, scale, how large inputs are reduced) and its
 "inspecting: NAME (WxH, x2, traced at ...)" line. Image and scale follow the session's
-:class:`app.tabs.shared.Shared` picture (the same as the Super-resolve tab's): a tab that is selected
+:class:`app.session.Shared` picture (the same as the Super-resolve tab's): a tab that is selected
 catches up with it, so a picture chosen in one tab is the picture of all of them without computing
 anything for tabs nobody is looking at.
 """
@@ -12,19 +12,20 @@ from typing import Any
 
 import gradio as gr
 
-from app.inspect import MAX_POSITIONS, InspectService, choose_region
+from app.services.inspection import InspectService
+from app.services.region import MAX_POSITIONS, choose_region
 
-from .shared import Shared, file_path, image_size, inspecting_line
+from .session import Shared, file_path, image_size, inspecting_line
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 REGION_CHOICES = [("downscale the whole image", "downscale"), ("centre crop, native resolution", "crop")]
 
 
 def example_images() -> list[tuple[str, str]]:
-    """Bundled example pictures as (path, title): the app's list (app.examples), else assets/examples/*."""
+    """Bundled example pictures as (path, title): the app's list (app.services.examples), else assets/examples/*."""
     try:
-        from app.examples import available
+        from app.services.examples import available
         found = [(str(path), e.title) for e, path in available()]
     except ImportError:
         found = []

@@ -2,7 +2,7 @@
 
 To add a tab, write ``app/tabs/<name>.py`` with ``build(service) -> None`` or
 ``build(service, shared) -> None`` (called inside the ``gr.Tab``) and add one line to :data:`TABS`.
-``shared`` is the session's :class:`app.tabs.shared.Shared`: the one picture and scale of every tab.
+``shared`` is the session's :class:`app.session.Shared`: the one picture and scale of every tab.
 A tab that shows the common picture calls ``shared.link(image, scale)`` with its own components, and
 they follow the picture and scale chosen in any other tab (set when the tab is selected).
 """
@@ -14,10 +14,10 @@ from collections.abc import Callable
 import gradio as gr
 
 from . import api
-from .service import ModelService
+from .services.models import ModelService
+from .session import Shared
 from .settings import Settings
 from .tabs import about, attention, clusters, efficiency, experiments, similarity, superresolve
-from .tabs.shared import Shared
 from .tabs.superresolve import default_scale
 
 TITLE = "LCoAN Studio"

@@ -2,7 +2,7 @@
 
     python -m scripts.app_timing [--checkpoints checkpoints] [--size 1280x1024] [--scale 2] [--write]
 
-Runs what the tab runs (:func:`app.compare.compare_steps`, the app's own settings and thread choice)
+Runs what the tab runs (:func:`app.services.superresolve.compare_steps`, the app's own settings and thread choice)
 on a photo of ``--size`` (scikit-image's astronaut, public domain, resized with bicubic: the time
 depends on the pixel count, not the content) in Upscale mode:
 
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     import skimage.data
     import torch
 
-    from app.compare import compare_steps
-    from app.service import ModelService
+    from app.services.models import ModelService
+    from app.services.superresolve import compare_steps
     from app.settings import Settings
     from lcoan.imaging.degrade import imresize_to
     from lcoan.imaging.io import LoadedImage

@@ -28,9 +28,9 @@ def main() -> None:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from app.examples import available
-    from app.inspect import inspector_for
-    from app.service import ModelService
+    from app.services.examples import available
+    from app.services.inspection import inspector_for
+    from app.services.models import ModelService
     from app.settings import Settings
     from app.ui import build_demo
     from lcoan.bench.timing import timed_call

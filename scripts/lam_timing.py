@@ -14,14 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lcoan import checkpoint
 from lcoan.imaging.degrade import degrade
-from lcoan.imaging.io import load_image
+from lcoan.imaging.io import load_image, to_uint8
 from lcoan.inference import to_tensor
-from lcoan.introspect.lam import STEPS, Box, attribute
+from lcoan.introspect.lam import STEPS, Patch, attribute
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,15 +33,14 @@ def main() -> int:
     p.add_argument("--lr-size", type=int, default=64)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    rgb = load_image(Path(args.image)).rgb
-    rgb = np.round(rgb / 257.0).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+    rgb = to_uint8(load_image(Path(args.image)).rgb)
     side = 2 * args.lr_size
     h, w = rgb.shape[:2]
     if h < side or w < side:
         raise SystemExit(f"{args.image} is smaller than {side}x{side}")
     hr = rgb[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
     x = to_tensor(degrade(hr, 2))
-    box = Box(side // 2 - 8, side // 2 - 8, 16)
+    box = Patch(side // 2 - 8, side // 2 - 8, 16)
     print(f"{args.image}: {args.lr_size}x{args.lr_size} LR, x2, {args.steps} steps, {args.threads} threads, "
           f"load average before {os.getloadavg()[0]:.1f}")
     total, cpu = 0.0, time.process_time()

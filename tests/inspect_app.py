@@ -6,9 +6,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.service import ModelService
+from app.services.models import ModelService
+from app.session import Shared
 from app.tabs import about, attention, clusters, efficiency, similarity
-from app.tabs.shared import Shared
 from app.tabs.superresolve import default_scale
 from app.ui import takes_shared
 

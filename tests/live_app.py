@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from app.service import ModelService
+from app.services.models import ModelService
 from app.settings import Settings
 from app.ui import build_demo
 from tests.tiny_checkpoints import KINDS, make_checkpoints

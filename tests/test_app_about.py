@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.service import ModelService
+from app.services.models import ModelService
 from app.settings import Settings
 from app.tabs.about import attention_table
 from lcoan.config import LCoANConfig

@@ -50,7 +50,7 @@ def checkpoint_folder(tmp_path_factory) -> tuple[Path, bool]:
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    from app.service import ModelService
+    from app.services.models import ModelService
     from app.settings import Settings
     from app.ui import build_demo
 

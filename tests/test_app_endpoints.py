@@ -12,8 +12,8 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from app.examples import EXAMPLES_DIR  # noqa: E402
-from app.service import ModelService  # noqa: E402
+from app.services.examples import EXAMPLES_DIR  # noqa: E402
+from app.services.models import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.ui import TABS, build_demo  # noqa: E402
 from lcoan.imaging.io import load_image  # noqa: E402

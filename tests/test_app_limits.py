@@ -31,8 +31,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app.ui  # noqa: E402
-from app.examples import EXAMPLES_DIR  # noqa: E402
-from app.service import ModelService  # noqa: E402
+from app.services.examples import EXAMPLES_DIR  # noqa: E402
+from app.services.models import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.tabs.superresolve import HEAVY  # noqa: E402
 from app.ui import build_demo  # noqa: E402

@@ -30,7 +30,7 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from app.examples import EXAMPLES_DIR  # noqa: E402
+from app.services.examples import EXAMPLES_DIR  # noqa: E402
 from lcoan.imaging.io import load_image  # noqa: E402
 from tests.tiny_checkpoints import make_checkpoints  # noqa: E402
 

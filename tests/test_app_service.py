@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.compare import (
+from app.services.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
+from app.services.models import LRUCache, ModelService, ServiceError
+from app.services.outputs import OutputDir, safe_stem
+from app.services.region import balanced_tiles
+from app.services.superresolve import (
     METHODS,
     REGION,
     Box,
@@ -21,10 +25,6 @@ from app.compare import (
     run_whole,
     save_result,
 )
-from app.examples import EXAMPLES, EXAMPLES_DIR, available, example_path
-from app.outputs import OutputDir, safe_stem
-from app.region import balanced_tile, balanced_tiles
-from app.service import LRUCache, ModelService, ServiceError
 from app.settings import Settings
 from app.views.superresolve import crops, method_crop, preview, view_names, with_box
 from lcoan.evaluate import evaluate, find_samples
@@ -185,8 +185,7 @@ def test_lcoan_runs_tiled_on_the_whole_image_and_dense_on_the_region_only(ckpt):
 
 
 @pytest.mark.parametrize("length,max_side,expected", [(64, 96, 64), (192, 96, 75), (176, 96, 96), (300, 256, 158)])
-def test_balanced_tile(length, max_side, expected):
-    assert balanced_tile(length, 10, max_side, 16) == expected
+def test_balanced_tiles(length, max_side, expected):
     assert balanced_tiles(length, 10, max_side, 16) == (expected, 10)  # each side on its own
 
 

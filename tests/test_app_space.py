@@ -38,20 +38,20 @@ def test_gradio_server_variables_are_honoured_after_the_app_s_own():
 
 
 def test_gpu_decorator_is_a_no_op_without_spaces(monkeypatch):
-    import app.tabs as tabs
+    import app.errors as errors
 
     def heavy(x):
         return x + 1
-    monkeypatch.setattr(tabs, "spaces", None)
-    assert tabs.gpu(heavy) is heavy
+    monkeypatch.setattr(errors, "spaces", None)
+    assert errors.gpu(heavy) is heavy
 
     class FakeSpaces:  # what ZeroGPU's package does: wrap the function
         @staticmethod
         def GPU(fn):
             fn.on_gpu = True
             return fn
-    monkeypatch.setattr(tabs, "spaces", FakeSpaces)
-    assert tabs.gpu(heavy).on_gpu is True
+    monkeypatch.setattr(errors, "spaces", FakeSpaces)
+    assert errors.gpu(heavy).on_gpu is True
 
 
 @pytest.mark.slow  # a real process: imports torch and gradio (~50 s on the loaded 2-core machine)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.service import ModelService
+from app.services.models import ModelService
 from app.settings import Settings
 from app.ui import build_demo
 from scripts.experiments_screenshots import ARGS, drive

@@ -12,7 +12,7 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from app.service import ModelService  # noqa: E402
+from app.services.models import ModelService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.ui import build_demo  # noqa: E402
 from lcoan.introspect.trace_files import load_trace  # noqa: E402

@@ -1,4 +1,4 @@
-"""The Experiments tab's service (app.experiments) and views on tiny random checkpoints: every
+"""The Experiments tab's service (app.services.experiments) and views on tiny random checkpoints: every
 experiment runs, bad input is refused with a message, the trace file round-trips."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 import lcoan
-from app.experiments import ExperimentService
-from app.inspect import inspector_for
-from app.service import ModelService, ServiceError
+from app.services.experiments import ExperimentService
+from app.services.inspection import inspector_for
+from app.services.models import ModelService, ServiceError
 from app.views import experiments as views
 from lcoan.introspect.knobs import DENSE_WINDOW
 from lcoan.introspect.trace_files import load_trace

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.inspect import InspectService, choose_region, extract_region
-from app.service import ModelService, ServiceError
+from app.services.inspection import InspectService
+from app.services.models import ModelService, ServiceError
+from app.services.region import choose_region, extract_region
 from tests.tiny_checkpoints import make_checkpoints, textured
 
 
@@ -93,7 +94,7 @@ def test_umap_projection_with_progress(service):
 def test_umap_is_not_imported_at_start_up():
     import subprocess
     import sys
-    code = ("import sys, app.ui, app.tabs.clusters, app.inspect; "
+    code = ("import sys, app.ui, app.tabs.clusters, app.services.inspection; "
             "print('umap' in sys.modules, 'numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
@@ -102,7 +103,7 @@ def test_umap_is_not_imported_at_start_up():
 def test_interleaved_medians_budget_spares_fast_variants():
     import time as _time
 
-    from app.inspect import interleaved_medians
+    from lcoan.introspect.knobs import interleaved_medians
     out = interleaved_medians({"slow": lambda: _time.sleep(0.6), "fast": lambda: _time.sleep(0.001)},
                               repeats=3, budget_s=1.0)
     assert out["fast"]["runs"] == 3 and 1 <= out["slow"]["runs"] < 3
@@ -125,7 +126,7 @@ def test_without_a_dense_checkpoint_the_lcoan_views_still_work(tmp_path):
 def test_layer_redundancy_is_the_mean_per_query_js_and_pearson():
     import numpy as np
 
-    from app.inspect.stats import js_divergence, layer_redundancy
+    from lcoan.introspect.stats import js_divergence, layer_redundancy
     torch.manual_seed(0)
     rows = [torch.softmax(torch.randn(5, 40) * 2, -1) for _ in range(3)]
     rows.append(torch.full((5, 40), 1 / 40))  # constant rows: no defined correlation, counted as 0
@@ -142,8 +143,8 @@ def test_memo_computes_a_key_once_under_concurrency_and_respects_a_bounded_store
     import threading
     import time as _time
 
-    from app.inspect.memo import Memo
-    from app.service import LRUCache
+    from app.services.memo import Memo
+    from app.services.models import LRUCache
     calls = []
 
     def slow():

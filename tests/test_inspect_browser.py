@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.tabs.source import example_images
+from app.source import example_images
 from app.views.common import display_factor
 from tests.inspect_app import INSIDE_TABS, launch
 from tests.tiny_checkpoints import make_checkpoints, textured

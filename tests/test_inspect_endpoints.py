@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.inspect import inspector_for
+from app.services.inspection import inspector_for
 from app.views.attention import attention_overlay
-from app.views.common import display_factor, to_uint8
+from app.views.common import display_factor, display_uint8
 from tests.inspect_app import launch
 from tests.tiny_checkpoints import make_checkpoints, textured
 
@@ -80,7 +80,7 @@ def test_attention_highlights_exactly_the_window_keys(server):
         assert np.array_equal(shown, np.asarray(attention_overlay(insp.lcoan, insp.image, pos)))
         f = display_factor(insp.size)
         centres = shown[f // 2::f, f // 2::f].reshape(-1, 3).astype(int)
-        dimmed = np.round(to_uint8(insp.image).astype(np.float32) * 0.3).reshape(-1, 3)
+        dimmed = np.round(display_uint8(insp.image).astype(np.float32) * 0.3).reshape(-1, 3)
         lit = np.nonzero(np.abs(centres - dimmed).max(-1) > 1)[0]
         assert set(lit.tolist()) == set(data["keys"])
         assert data["has_dense"] and dense is not None

@@ -6,7 +6,16 @@ import torch
 
 import lcoan
 from lcoan.inference import to_tensor
-from lcoan.introspect.lam import Box, attribute, blur, blur_path, diffusion_index, gini, mass_outside, receptive_radius
+from lcoan.introspect.lam import (
+    Patch,
+    attribute,
+    blur,
+    blur_path,
+    diffusion_index,
+    gini,
+    mass_outside,
+    receptive_radius,
+)
 from tests.tiny_checkpoints import textured
 
 
@@ -29,7 +38,7 @@ def test_completeness_within_the_midpoint_rule_error():
     x = to_tensor(textured(10, 10, seed=1))
     for kind in ("none", "dense"):
         model = tiny(kind)
-        box = Box(6, 6, 6)
+        box = Patch(6, 6, 6)
         coarse = attribute(model, x, box, steps=2, batch=2)
         fine = attribute(model, x, box, steps=32, batch=8)
         assert abs(fine.target - coarse.target) < 1e-5 and abs(fine.target - fine.baseline) > 1e-3
@@ -40,7 +49,7 @@ def test_completeness_within_the_midpoint_rule_error():
 
 def test_a_network_without_attention_has_a_bounded_receptive_field():
     x = to_tensor(textured(40, 40, seed=2))
-    box = Box(0, 0, 4)  # HR rows / cols 0..3 at x2: LR 0..1
+    box = Patch(0, 0, 4)  # HR rows / cols 0..3 at x2: LR 0..1
     reach = 2 + receptive_radius(3, 1, 2)  # tiny: 3 groups of 1 block
     none = attribute(tiny("none"), x, box, steps=2, batch=2).magnitude
     assert none[:reach, :reach].max() > 0

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import lcoan
-from app.inspect import js_divergence
 from app.views import attention as A
 from app.views import clusters as C
 from app.views import efficiency as E
 from app.views import similarity as S
 from app.views.common import DISPLAY_TARGET, display_factor, display_to_position, enlarge, palette, srgb_to_lab
+from lcoan.introspect.stats import js_divergence
 
 
 @pytest.fixture(scope="module")

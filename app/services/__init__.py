@@ -1,20 +1,16 @@
-"""Inspection of the shipped models for the "inside LCoA" tabs, split by job:
+"""The app's work, plain Python (no Gradio): the tabs call it, tests call it directly.
 
-- :mod:`.region`: which part of a large input is traced (bicubic downscale or centre crop);
-- :mod:`.memo` / :mod:`.inspection`: one inspection's traces and its compute-once derived quantities;
-- :mod:`.stats`: entropy, Jensen-Shannon divergence, layer x layer redundancy;
-- :mod:`.projection`: PCA / UMAP of the match embeddings;
-- :mod:`.timing`: the Efficiency tab's non-local timing;
-- :mod:`.service`: :class:`InspectService`, cached traces per (image, scale, region).
+- :mod:`.models`: :class:`~.models.ModelService`, the shipped checkpoints loaded once, the LRU
+  result cache and the one registry of per-service helpers (:meth:`~.models.ModelService.helper`);
+- :mod:`.superresolve`: bicubic / LCoAN / no attention / dense NLA, compared (the Super-resolve tab
+  and the API endpoints);
+- :mod:`.inspection`: traced passes per (image, scale, region) for the "inside LCoA" tabs, and
+  what they derive from them; :mod:`.region` (which part of a large input), :mod:`.memo`
+  (compute once), :mod:`.projection` (PCA / UMAP of the match embeddings);
+- :mod:`.efficiency`: the Efficiency tab's non-local timing;
+- :mod:`.experiments`: the Experiments tab (knobs, ablation, attribution, trace files);
+- :mod:`.examples` (the bundled pictures) and :mod:`.outputs` (result files for download).
+
+Each tab's wiring, figures and work mirror one another by name: ``tabs/X.py``, ``views/X.py``,
+``services/X.py``.
 """
-from __future__ import annotations
-
-from ..service import KINDS, ServiceError
-from .inspection import Inspection
-from .region import MAX_POSITIONS, REGION_MODES, Region, choose_region, extract_region
-from .service import InspectService, inspector_for
-from .stats import entropy, js_divergence
-from .timing import interleaved_medians
-
-__all__ = ["InspectService", "Inspection", "Region", "choose_region", "extract_region", "entropy", "js_divergence",
-           "interleaved_medians", "inspector_for", "MAX_POSITIONS", "REGION_MODES", "KINDS", "ServiceError"]

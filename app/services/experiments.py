@@ -10,7 +10,6 @@ one downloads is what those tabs show. Results are cached in the model service's
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,17 @@ from typing import Any
 import numpy as np
 
 from lcoan.imaging.degrade import degrade
+from lcoan.imaging.pixels import to_uint8
 from lcoan.inference import to_tensor
 from lcoan.introspect.knobs import Ablation, Sweep, ablation, window_sweep
-from lcoan.introspect.lam import STEPS, Attribution, Box, attribute, mass_outside, receptive_radius
+from lcoan.introspect.lam import STEPS, Attribution, Patch, attribute, mass_outside, receptive_radius
 from lcoan.introspect.trace_files import trace_bytes
 
-from .compare import load_input
-from .inspect import REGION_MODES, inspector_for
+from .inspection import inspector_for
+from .models import ModelService, ServiceError, image_key
 from .outputs import safe_stem
-from .service import ModelService, ServiceError, image_key
+from .region import REGION_MODES
+from .superresolve import load_input
 
 KNOB_SIDE = 96  # LR pixels a side for the sweep and the ablation (N = 9,216)
 LAM_SIDE = 64  # LR pixels a side for attribution
@@ -90,8 +91,7 @@ class ExperimentService:
         s = self.scale(scale)
         side = check_int(lr_side, "crop side (LR pixels)", 16, MAX_SIDE)
         loaded = load_input(image, self.models.settings.max_upload_bytes)
-        rgb = loaded.rgb
-        rgb = np.round(rgb / 257.0).astype(np.uint8) if rgb.dtype == np.uint16 else rgb
+        rgb = to_uint8(loaded.rgb)
         h, w = rgb.shape[:2]
         least = 16 * s
         if h < least or w < least:
@@ -136,7 +136,7 @@ class ExperimentService:
         return pair, out
 
     # ------------------------------------------------------------------ attribution
-    def patch(self, pair: Pair, row: Any, col: Any, size: Any) -> Box:
+    def patch(self, pair: Pair, row: Any, col: Any, size: Any) -> Patch:
         """The output patch: top-left (row, col) in the restored crop (-1: centred), side ``size``."""
         h, w = pair.hr.shape[:2]
         size = check_int(size, "patch size", 4, 64)
@@ -144,7 +144,7 @@ class ExperimentService:
         col = check_int(col, "patch col", -1, w - 1)
         row = (h - size) // 2 if row < 0 else row
         col = (w - size) // 2 if col < 0 else col
-        return Box(row, col, size).clip(h, w)
+        return Patch(row, col, size).clip(h, w)
 
     def attribution(self, image: Any, scale: Any, row: Any = -1, col: Any = -1, size: Any = 16,
                     steps: Any = STEPS, kinds: tuple[str, ...] = LAM_KINDS,
@@ -205,13 +205,6 @@ class ExperimentService:
         return path, report
 
 
-_SERVICES: weakref.WeakKeyDictionary[ModelService, ExperimentService] = weakref.WeakKeyDictionary()
-_SERVICES_LOCK = threading.Lock()
-
-
 def experiments_for(service: ModelService) -> ExperimentService:
-    """The one :class:`ExperimentService` of a :class:`ModelService`."""
-    with _SERVICES_LOCK:
-        if service not in _SERVICES:
-            _SERVICES[service] = ExperimentService(service)
-        return _SERVICES[service]
+    """The one :class:`ExperimentService` of a :class:`ModelService` (:meth:`ModelService.helper`)."""
+    return service.helper(ExperimentService)

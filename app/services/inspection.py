@@ -1,4 +1,5 @@
-"""The inspection service: one traced forward pass per (image, scale, region) for the LCoAN model and
+"""Inspection: the traces of one (image, scale, region) (:class:`Inspection`) and the service that
+makes them (:class:`InspectService`): one traced forward pass per (image, scale, region) for the LCoAN model and
 for the dense-NLA model, cached, plus the derived quantities the "inside LCoA" views need.
 
 Plain Python, no Gradio: the tabs call it and tests call it directly. Requests never touch the
@@ -7,9 +8,8 @@ models' state (eval mode, inference only). Large inputs are traced on a region o
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,15 +19,70 @@ from torch import Tensor
 from lcoan.bench.timing import timed_call
 from lcoan.imaging.io import ImageError, load_image
 from lcoan.inference import to_tensor
+from lcoan.introspect.stats import layer_redundancy, sample_positions
 from lcoan.introspect.trace import Trace
 
-from ..service import LRUCache, ModelEntry, ModelService, ServiceError, image_key
-from .inspection import Inspection
+from .efficiency import time_nonlocal
 from .memo import Memo
+from .models import LRUCache, ModelEntry, ModelService, ServiceError, image_key
 from .projection import check_method, project
 from .region import MAX_POSITIONS, Region, choose_region, extract_region
-from .stats import layer_redundancy
-from .timing import time_nonlocal
+
+
+def trace_bytes(trace: Trace | None) -> int:
+    """Bytes held by a trace's tensors (0 for None)."""
+    if trace is None:
+        return 0
+    tensors = [x for p in trace.patterns for x in (p.codes, p.order, p.centroids, p.query, p.key)]
+    tensors += [x for g in trace.groups for x in (g.value, g.attention_out, g.query, g.key) if x is not None]
+    return sum(x.numel() * x.element_size() for x in tensors)
+
+
+@dataclass
+class Inspection:
+    """Traces of one (image, scale, region). ``lcoan`` is traced at once; the dense model's trace
+    (its N x N attention makes it the slow one) on first use of :attr:`dense`."""
+
+    image: np.ndarray  # (h, w, 3) float32 in [0, 1]: the traced LR region
+    region: Region
+    scale: int
+    lcoan: Trace
+    labels: dict[str, str]
+    seconds: dict[str, float]
+    _dense: Callable[[], Trace] | None = field(default=None, repr=False)
+    _memo: Memo = field(default_factory=Memo, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.region.size
+
+    @property
+    def n(self) -> int:
+        return self.size[0] * self.size[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held: traced tensors (the dense trace once made) and the image."""
+        return int(self.image.nbytes) + trace_bytes(self.lcoan) + trace_bytes(self._memo.peek("dense"))
+
+    @property
+    def has_dense(self) -> bool:
+        return self._dense is not None
+
+    @property
+    def dense(self) -> Trace | None:
+        """The dense-NLA model's trace of the same region (traced once, on first use), or None."""
+        return None if self._dense is None else self.memo("dense", self._dense)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Compute a derived quantity once per inspection (views re-render from it); concurrent
+        requests for the same key wait for the first instead of computing it again."""
+        return self._memo.get(key, compute)
+
+    def sample(self, count: int, seed: int = 0) -> Tensor:
+        """Up to ``count`` distinct positions, seeded, in increasing order: (S,) int64."""
+        return sample_positions(self.n, count, seed)
+
 
 RECALL_SAMPLES = 256
 SIMILARITY_SAMPLES = 64
@@ -150,22 +205,16 @@ class InspectService:
     # ----------------------------------------------------------------- efficiency
     def time_nonlocal(self, image: Any, scale: int, repeats: int = 3, budget_s: float = 12.0,
                       max_positions: int = MAX_POSITIONS) -> dict[str, Any]:
-        """The non-local part of one forward pass on this image (see :func:`.timing.time_nonlocal`)."""
+        """The non-local part of one forward pass on this image (see :func:`.efficiency.time_nonlocal`)."""
         return time_nonlocal(self.models, self.load(image), int(scale), repeats, budget_s, max_positions)
 
 
-_INSPECTORS: weakref.WeakKeyDictionary[ModelService, InspectService] = weakref.WeakKeyDictionary()
-_INSPECTORS_LOCK = threading.Lock()
-
-
 def inspector_for(service: ModelService | InspectService) -> InspectService:
-    """The one :class:`InspectService` of a :class:`ModelService` (so every tab shares its cache)."""
+    """The one :class:`InspectService` of a :class:`ModelService` (:meth:`ModelService.helper`), so
+    every tab shares its cache."""
     if isinstance(service, InspectService):
         return service
-    with _INSPECTORS_LOCK:
-        if service not in _INSPECTORS:
-            _INSPECTORS[service] = InspectService(service)
-        return _INSPECTORS[service]
+    return service.helper(InspectService)
 
 
 __all__ = ["PROJECTION_SAMPLES", "RECALL_SAMPLES", "SIMILARITY_SAMPLES", "InspectService", "inspector_for"]

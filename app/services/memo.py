@@ -11,7 +11,7 @@ class Memo:
     instead of repeating it; different keys compute in parallel.
 
     ``store``: where the values live, a dict (default, unbounded) or anything with ``get(key)`` and
-    ``put(key, value)`` such as :class:`app.service.LRUCache` (bounded). None is never cached.
+    ``put(key, value)`` such as :class:`app.services.models.LRUCache` (bounded). None is never cached.
     """
 
     def __init__(self, store: Any = None) -> None:

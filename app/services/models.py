@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cachetools
 import numpy as np
@@ -21,11 +21,12 @@ import torch
 from lcoan.checkpoint import CheckpointError, load, load_info
 from lcoan.network import LCoAN
 
+from ..settings import Settings
 from .outputs import OutputDir
-from .settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = ROOT / "checkpoints"
+T = TypeVar("T")
 KINDS = {"lcoan": "LCoAN (LSP + CoA)", "dense": "Dense NLA baseline", "none": "No attention"}
 
 
@@ -133,6 +134,8 @@ class ModelService:
         self.cache = LRUCache(capacity=64, max_bytes=self.settings.cache_mb * 1024 * 1024)
         self._outputs: OutputDir | None = None
         self._outputs_lock = threading.Lock()
+        self._helpers: dict[Callable[[ModelService], Any], Any] = {}
+        self._helpers_lock = threading.RLock()  # a helper's constructor may ask for another helper
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelService:
@@ -145,6 +148,14 @@ class ModelService:
             if self._outputs is None:
                 self._outputs = OutputDir()
             return self._outputs
+
+    def helper(self, factory: Callable[[ModelService], T]) -> T:
+        """The one ``factory(self)`` of this service, made on first use: the registry of the services
+        built on this one (inspection, experiments), so every tab shares one of each and its cache."""
+        with self._helpers_lock:
+            if factory not in self._helpers:
+                self._helpers[factory] = factory(self)
+            return self._helpers[factory]
 
     def close(self) -> None:
         """Remove the result files now (they are removed at interpreter exit anyway)."""

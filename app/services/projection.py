@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..service import ServiceError
+from .models import ServiceError
 
 PROJECTION_METHODS = ("pca", "umap")
 

@@ -1,11 +1,70 @@
-"""Regions and tiles of the LR image: the comparison region (:class:`Box`, :func:`region_box`) on which
-the quadratic baselines run, and the tile side of the whole-image pass (:func:`balanced_tile`)."""
+"""Regions of the LR image, both kinds in LR pixels:
+
+- the comparison region (:class:`Box`, :func:`region_box`) on which the quadratic baselines run,
+  and the tile sizes of the whole-image pass (:func:`balanced_tiles`);
+- the inspection region (:class:`Region`, :func:`choose_region`): which part of an LR input the
+  "inside LCoA" tabs trace (whole, bicubic downscale or centre crop).
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from lcoan.imaging.degrade import imresize_to
+
+from .models import ServiceError
+
+MAX_POSITIONS = 128 * 128
+REGION_MODES = ("downscale", "crop")
+
+
+@dataclass(frozen=True)
+class Region:
+    """Which part of the LR input was traced. mode: "full", "downscale" or "crop"."""
+
+    source: tuple[int, int]  # (h, w) of the LR input
+    size: tuple[int, int]  # (h, w) traced
+    mode: str
+    offset: tuple[int, int] = (0, 0)  # top-left of a crop in the source
+
+    @property
+    def note(self) -> str:
+        (sh, sw), (h, w) = self.source, self.size
+        if self.mode == "full":
+            return f"Traced on the whole {sw}x{sh} input ({h * w:,} LR positions)."
+        why = (f"inputs above {MAX_POSITIONS:,} LR positions are reduced: dense attention and the "
+               "per-query rows grow with N")
+        if self.mode == "downscale":
+            return f"Traced on a bicubic downscale of the whole {sw}x{sh} input to {w}x{h} ({why})."
+        y0, x0 = self.offset
+        return (f"Traced on the centre {w}x{h} crop (x {x0}..{x0 + w - 1}, y {y0}..{y0 + h - 1}) "
+                f"of the {sw}x{sh} input, at native resolution ({why}).")
+
+
+def choose_region(h: int, w: int, mode: str = "downscale", max_positions: int = MAX_POSITIONS) -> Region:
+    """The region to trace for an (h, w) LR input: the whole input when it fits in ``max_positions``."""
+    if mode not in REGION_MODES:
+        raise ServiceError(f"region mode must be one of {REGION_MODES}, got {mode!r}")
+    if h * w <= max_positions:
+        return Region((h, w), (h, w), "full")
+    if mode == "downscale":
+        f = math.sqrt(max_positions / (h * w))
+        th, tw = max(1, min(h, math.floor(h * f))), max(1, min(w, math.floor(w * f)))
+        return Region((h, w), (th, tw), "downscale")
+    side = math.isqrt(max_positions)
+    th = min(h, side) if w >= side else min(h, max_positions // w)
+    tw = min(w, max_positions // th)
+    return Region((h, w), (th, tw), "crop", ((h - th) // 2, (w - tw) // 2))
+
+
+def extract_region(rgb: np.ndarray, region: Region) -> np.ndarray:
+    """HxWx3 float32 in [0, 1] -> the traced region (h, w, 3) float32 in [0, 1]."""
+    if region.mode == "downscale":
+        return np.clip(imresize_to(rgb, region.size), 0.0, 1.0).astype(np.float32)
+    (y0, x0), (h, w) = region.offset, region.size
+    return np.ascontiguousarray(rgb[y0:y0 + h, x0:x0 + w])
 
 
 @dataclass(frozen=True)
@@ -47,19 +106,3 @@ def balanced_tiles(h: int, w: int, max_side: int, overlap: int) -> tuple[int, in
         n = math.ceil((length - overlap) / (max_side - overlap))
         return math.ceil((length - overlap) / n) + overlap
     return side(h), side(w)
-
-
-def balanced_tile(h: int, w: int, max_side: int, overlap: int) -> int:
-    """The smallest square tile (side <= ``max_side``) that covers h x w in as few tiles as ``max_side``.
-
-    E.g. 192 x 192 with at most 96 and an overlap of 16 needs 3 tiles per axis either way, and
-    tiles of 75 make each (quadratic) dense pass cheaper than tiles of 96.
-    """
-    sides = []
-    for length in (h, w):
-        if length <= max_side:
-            sides.append(length)
-        else:
-            n = math.ceil((length - overlap) / (max_side - overlap))
-            sides.append(math.ceil((length - overlap) / n) + overlap)
-    return max(sides)

@@ -38,8 +38,8 @@ from lcoan.imaging.io import ImageError, LoadedImage, load_image, to_uint8
 from lcoan.imaging.metrics import SSIM_WIN, psnr_y, ssim_y
 from lcoan.inference import DEFAULT_PAD, upscale_image
 
+from .models import ModelService, ServiceError, image_key
 from .region import Box, balanced_tiles, region_box
-from .service import ModelService, ServiceError, image_key
 
 MODES = {"upscale": "Upscale: the input is the low-resolution image",
          "degrade": "Degrade then restore: the input is the high-resolution reference (PSNR/SSIM)"}
@@ -336,6 +336,11 @@ def _check(service: ModelService, scale: Any, methods: tuple[str, ...]) -> tuple
     return scale, tuple(m for m in METHODS if m in methods)
 
 
+def result_key(prepared: Prepared, method: str, box: Box) -> tuple:
+    """The cache key of one method's result (a region method's depends on the region too)."""
+    return ("result", *prepared.key, method) + ((box,) if method in REGION else ())
+
+
 def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",
                   methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None,
                   centre: tuple[float, float] | None = None, region_side: int | None = None,
@@ -370,7 +375,7 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
     results: dict[str, MethodResult] = {}
     all_cached, done_cost = True, 0.0
     for i, m in enumerate(todo):
-        key = ("result", *prepared.key, m) + ((box,) if m in REGION else ())
+        key = result_key(prepared, m, box)
         hit = service.cache.get(key)
         if hit is None:
             all_cached = False
@@ -395,9 +400,9 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
 
 def compare(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",
             methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None, **kwargs) -> Comparison:
-    """The finished comparison (the last step of :func:`compare_steps`; same keyword arguments)."""
-    steps = deque(compare_steps(service, image, scale, mode, methods, progress, **kwargs), maxlen=1)
-    return steps[0] if steps else None
+    """The finished comparison (the last step of :func:`compare_steps`, which always yields at least
+    once; same keyword arguments)."""
+    return deque(compare_steps(service, image, scale, mode, methods, progress, **kwargs), maxlen=1)[0]
 
 
 def lookup(service: ModelService, key: tuple) -> Comparison | None:
@@ -411,7 +416,7 @@ def lookup(service: ModelService, key: tuple) -> Comparison | None:
         return None
     box, results = Box(x0, y0, w, h), {}
     for m in methods:
-        hit = service.cache.get(("result", *prepared.key, m) + ((box,) if m in REGION else ()))
+        hit = service.cache.get(result_key(prepared, m, box))
         if hit is None:
             return None
         results[m] = hit

@@ -5,7 +5,7 @@ import json
 
 import gradio as gr
 
-from app.inspect import inspector_for
+from app.services.inspection import inspector_for
 from app.views.diagram import diagram_svg
 from lcoan.checkpoint import training_stages
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from app.inspect import Inspection, InspectService, inspector_for
-from app.service import ServiceError
+from app.errors import gpu, reported
+from app.services.inspection import Inspection, InspectService, inspector_for
+from app.services.models import ServiceError
 from app.views import attention as views
 from app.views.common import display_to_position
 
-from . import gpu, reported
-from .shared import Shared
-from .source import source_panel
+from ..session import Shared
+from ..source import source_panel
 
 TITLE = "Attention per layer"
 

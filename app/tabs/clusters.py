@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.inspect import Inspection, InspectService, inspector_for
+from app.errors import gpu, reported
+from app.services.inspection import Inspection, InspectService, inspector_for
 from app.views import clusters as views
 from app.views.common import display_to_position
 
-from . import gpu, reported
-from .shared import Shared
-from .source import source_panel
+from ..session import Shared
+from ..source import source_panel
 
 TITLE = "Clusters (LSP)"
 METHODS = [("PCA (fast)", "pca"), ("UMAP (slow the first time: ~30 s to import and compile)", "umap")]

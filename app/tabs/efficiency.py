@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.inspect import MAX_POSITIONS, InspectService, inspector_for
-from app.service import ServiceError
+from app.errors import gpu, reported
+from app.services.inspection import InspectService, inspector_for
+from app.services.models import ServiceError
+from app.services.region import MAX_POSITIONS
 from app.views.efficiency import timing_figure
 
-from . import gpu, reported
-from .shared import Shared
-from .source import ROOT, source_panel
+from ..session import Shared
+from ..source import ROOT, source_panel
 
 TITLE = "Efficiency"
 CURVE = ROOT / "benchmarks" / "nonlocal_time.png"
@@ -20,7 +21,8 @@ def describe(report: dict) -> str:
     res = report["results"]
     threads = f"{report['threads']} thread{'' if report['threads'] == 1 else 's'}"
     lines = [f"Measured just now on this machine ({threads}), inference, batch 1, float32; "
-             f"median of up to 3 runs each, timed round robin. Features: this image's head features at "
+             f"median of up to 3 runs each, timed round robin. Features: what the first group's attention sees "
+             f"on this image, at "
              f"{report['size'][1]}x{report['size'][0]} LR ({report['positions']:,} positions), "
              f"{report['groups']} groups, "
              f"W = {report['window']}."]

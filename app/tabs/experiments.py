@@ -3,7 +3,7 @@ the number of k-means rounds as inference-time knobs (chart of non-local time, P
 against W), where attention changes the output (ablation map), which input pixels each network
 uses for one output patch (LAM), and the download of a traced pass.
 
-Only layout and wiring: the work is :mod:`app.experiments`, the figures :mod:`app.views.experiments`.
+Only layout and wiring: the work is :mod:`app.services.experiments`, the figures :mod:`app.views.experiments`.
 Every view also has a named API endpoint (``/knobs``, ``/ablation``, ``/attribution``, ``/trace``) on
 hidden components with small, stable signatures; they share one concurrency group with the UI's
 heavy events.
@@ -15,11 +15,12 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app.tabs import guarded, reported
+from app.errors import guarded, reported
+from app.services.region import REGION_MODES
 from app.views import experiments as views
 from app.views.common import colormap, enlarge, pil
 
-from ..experiments import (
+from ..services.experiments import (
     FAR_LR,
     KNOB_SIDE,
     LAM_KINDS,
@@ -30,8 +31,7 @@ from ..experiments import (
     Pair,
     experiments_for,
 )
-from ..inspect import REGION_MODES
-from .shared import Shared, display_name, file_path, inspecting_line
+from ..session import Shared, display_name, file_path, inspecting_line
 
 TITLE = "Experiments"
 HEAVY = "experiments"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from app.inspect import InspectService, inspector_for
+from app.errors import gpu, reported
+from app.services.inspection import InspectService, inspector_for
 from app.views import similarity as views
 
-from . import gpu, reported
-from .shared import Shared
-from .source import source_panel
+from ..session import Shared
+from ..source import source_panel
 
 TITLE = "Shared similarity"
 SPANS = [("whole matrix", 0), ("3 windows", -3), ("1 window", -1), ("128 positions", 128)]

@@ -3,10 +3,10 @@
 NLA baseline follow on a region the user picks by clicking the input or the result. Per-method
 times, output size, PSNR/SSIM in *Degrade then restore*, a synchronised zoom and a lossless PNG.
 
-Only layout and wiring: the work is :func:`app.compare.compare_steps` (cached), the pictures are
+Only layout and wiring: the work is :func:`app.services.superresolve.compare_steps` (cached), the pictures are
 :mod:`app.views.superresolve`. The upload is read by :func:`lcoan.imaging.io.load_image` itself (the event
 skips Gradio's preprocessing), so 16-bit PNGs, alpha and EXIF orientation arrive intact. A refused
-request shows one message in the status line and a toast (:func:`app.tabs.reported`).
+request shows one message in the status line and a toast (:func:`app.errors.reported`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,23 @@ from typing import Any
 
 import gradio as gr
 
-from app.tabs import gpu, reported
+from app.errors import gpu, reported
 
-from ..compare import LABELS, METHODS, MODES, REGION, Comparison, compare_steps, load_input, lookup, save_result
-from ..examples import available
-from ..service import ModelService, ServiceError
+from ..services.examples import available
+from ..services.models import ModelService, ServiceError
+from ..services.superresolve import (
+    LABELS,
+    METHODS,
+    MODES,
+    REGION,
+    Comparison,
+    compare_steps,
+    load_input,
+    lookup,
+    save_result,
+)
+from ..session import Shared, display_name
 from ..views.superresolve import crops, method_crop, preview, preview_factor
-from .shared import Shared, display_name
 
 HEAVY = "superresolve"  # concurrency group shared with the API endpoints (app/api.py)
 VIEWS = [("Input (LR, nearest)", "input"), *((LABELS[m], m) for m in METHODS), ("Reference (HR)", "reference")]

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from lcoan.introspect.trace import Trace
 
-from .common import colormap, display_factor, enlarge, mark, pil, to_uint8
+from .common import colormap, display_factor, display_uint8, enlarge, mark, pil
 
 
 def query_attention(trace: Trace, position: int) -> dict:
@@ -33,7 +33,7 @@ def attention_overlay(trace: Trace, image: np.ndarray, position: int, factor: in
     outlined in cyan. Positions it does not attend to stay dimmed."""
     f = factor or display_factor(trace.lr_size)
     att = query_attention(trace, position)
-    base = to_uint8(image).astype(np.float32) * 0.3
+    base = display_uint8(image).astype(np.float32) * 0.3
     row = att["row"].reshape(trace.lr_size)
     attended = row > 0
     heat = colormap(0.15 + 0.85 * row / max(float(row.max()), 1e-30)).astype(np.float32)

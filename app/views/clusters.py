@@ -7,7 +7,7 @@ from PIL import Image
 
 from lcoan.introspect.trace import PatternTrace, Trace
 
-from .common import display_factor, enlarge, mark, palette, pil, rgb_css, to_uint8
+from .common import display_factor, display_uint8, enlarge, mark, palette, pil, rgb_css
 
 
 def cluster_map(pattern: PatternTrace, size: tuple[int, int], round: int = 0) -> np.ndarray:
@@ -30,7 +30,7 @@ def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = 0.6, round
     if selected is not None:
         member = codes == selected
         a = np.where(member, max(float(a.flat[0]), 0.75), a * 0.25)
-    out = (1 - a[..., None]) * to_uint8(image).astype(np.float32) + a[..., None] * colours
+    out = (1 - a[..., None]) * display_uint8(image).astype(np.float32) + a[..., None] * colours
     f = factor or display_factor(trace.lr_size)
     big = enlarge(np.round(out).astype(np.uint8), f)
     if member is not None and f >= 3:  # outline the chosen cluster's blocks where they border others
@@ -113,7 +113,7 @@ def members_overlay(trace: Trace, image: np.ndarray, cluster: int, round: int = 
                     factor: int | None = None) -> Image.Image:
     """Members of one cluster in its colour over a dimmed grey image; everything else dimmed."""
     p = trace.patterns[0]
-    base = to_uint8(image).astype(np.float32)
+    base = display_uint8(image).astype(np.float32)
     grey = base.mean(-1, keepdims=True).repeat(3, -1) * 0.45
     member = (p.codes[round] == cluster).reshape(trace.lr_size).numpy()
     colour = palette(p.centroids.shape[1])[cluster].astype(np.float32)
@@ -131,7 +131,7 @@ def patch_strip(trace: Trace, image: np.ndarray, cluster: int, count: int = 8, r
         return None
     pick = members[np.unique(np.round(np.linspace(0, len(members) - 1, min(count, len(members)))).astype(int))]
     h, w = trace.lr_size
-    padded = np.pad(to_uint8(image), ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    padded = np.pad(display_uint8(image), ((radius, radius), (radius, radius), (0, 0)), mode="edge")
     side = (2 * radius + 1) * zoom
     gap = 6
     strip = np.full((side, len(pick) * (side + gap) - gap, 3), 255, dtype=np.uint8)

@@ -50,8 +50,9 @@ def rgb_css(c: np.ndarray) -> str:
     return f"rgb({int(c[0])},{int(c[1])},{int(c[2])})"
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """(h, w, 3) float in [0, 1] or uint8 -> uint8."""
+def display_uint8(image: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float in [0, 1] or uint8 -> uint8 for display: values outside [0, 1] are clipped, never
+    refused (an image file's bit depth goes through :func:`lcoan.imaging.pixels.to_uint8` instead)."""
     if image.dtype == np.uint8:
         return image
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)

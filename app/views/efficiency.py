@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 
 def timing_figure(report: dict) -> go.Figure:
     """Horizontal bars of the median non-local time of each variant (from
-    :meth:`app.inspect.InspectService.time_nonlocal`)."""
+    :meth:`app.services.inspection.InspectService.time_nonlocal`)."""
     names = list(report["results"])
     secs = [report["results"][n]["seconds"] * 1000 for n in names]
     runs = [report["results"][n]["runs"] for n in names]

@@ -1,5 +1,5 @@
 """Figures and texts of the Experiments tab: the window sweep chart, the ablation maps and the
-local attribution maps (from :mod:`app.experiments`)."""
+local attribution maps (from :mod:`app.services.experiments`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +8,10 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from lcoan.introspect.knobs import Ablation, Sweep
-from lcoan.introspect.lam import Attribution, Box
+from lcoan.introspect.lam import Attribution, Patch
 
 from .attention import heatmap_panels
-from .common import colormap, enlarge, pil, to_uint8
+from .common import colormap, display_uint8, enlarge, pil
 
 NAMES = {"lcoan": "LCoAN", "dense": "Dense NLA", "none": "No attention"}
 
@@ -126,14 +126,14 @@ def attribution_image(lr: np.ndarray, result: Attribution, scale: int, factor: i
     with np.errstate(divide="ignore"):
         level = np.log10(mag / max(float(mag.max()), 1e-30))
     value = np.clip((level + LOG_DECADES) / LOG_DECADES, 0, 1)
-    base = to_uint8(lr).astype(np.float32) * 0.35
+    base = display_uint8(lr).astype(np.float32) * 0.35
     heat = colormap(value).astype(np.float32)
     alpha = np.clip(value * 1.5, 0, 1)[..., None]
     out = enlarge(np.round(base * (1 - alpha) + heat * alpha).astype(np.uint8), factor)
     return pil(outline(out, result.box, scale, factor))
 
 
-def outline(rgb: np.ndarray, box: Box, scale: int, factor: int) -> np.ndarray:
+def outline(rgb: np.ndarray, box: Patch, scale: int, factor: int) -> np.ndarray:
     """A copy of an LR image enlarged ``factor`` times with an output patch (in SR pixels at
     ``scale``) outlined in cyan, two display pixels wide."""
     out = rgb.copy()

@@ -1,8 +1,8 @@
-"""Views of a :class:`app.compare.Comparison`: the region in every method, the slider pair, and a
+"""Views of a :class:`app.services.superresolve.Comparison`: the region in every method, the slider pair, and a
 display-size preview of the whole result with the region outlined.
 
 Pure functions from arrays to PIL images (8-bit, for display only; downloads keep the full depth).
-The region is the comparison's :class:`app.compare.Box` (LR pixels); views show its
+The region is the comparison's :class:`app.services.superresolve.Box` (LR pixels); views show its
 super-resolved pixels, magnified with nearest neighbour.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from lcoan.imaging.io import to_pil
 
-from ..compare import LABELS, Comparison
+from ..services.superresolve import LABELS, Comparison
 
 BOX_COLOUR = (255, 214, 0)
 PREVIEW_SIDE = 1600  # longest side of the whole-result preview sent to the browser

@@ -18,7 +18,6 @@ under a changed config (:func:`lcoan.network.reconfigured`), the original stays 
 """
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,10 +30,12 @@ from ..attention.dense import dense_attention
 from ..attention.embed import query_key
 from ..attention.kmeans import cluster_sums, spherical_kmeans
 from ..attention.lsp import LearnableSparsePattern
-from ..attention_report import sample_positions
+from ..bench.timing import medians, round_robin, warm_up
+from ..bench.workload import nonlocal_part
 from ..imaging.metrics import psnr_y
 from ..inference import from_tensor, to_tensor
 from ..network import LCoAN, reconfigured
+from .stats import sample_positions
 
 DENSE_WINDOW = "W >= N"
 SWEEP_WINDOWS: tuple[int, ...] = (64, 128, 256, 384, 512, 1024, 2048)
@@ -115,36 +116,44 @@ def dense_pattern_forward(model: LCoAN, x: Tensor) -> Tensor:
     return model(x, make_pattern=dense_pattern)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def attention_input(model: LCoAN, x: Tensor) -> Tensor:
+    """The features the first group's attention sees on the LR input x (1, 3, h, w): (1, C, h, w).
+    The one input on which the knobs chart and the Efficiency tab time the non-local part."""
+    return model.groups[0].blocks(model.conv_first(x - model.rgb_mean))
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int,
+                        budget_s: float | None = None) -> dict[str, dict]:
+    """Median wall time of each callable, timed round robin (:mod:`lcoan.bench.timing`, so load
+    changes hit all alike).
+
+    Each first call is a warm-up (allocations, kernel choice), dropped when shorter than 0.5 s;
+    a long first call is dominated by compute and counts. Rounds go on until each callable has
+    ``repeats`` samples; once ``budget_s`` seconds have passed, only callables faster than a tenth
+    of the budget still get their remaining runs (every callable keeps at least one sample).
+    Returns name -> {"seconds": median, "runs": samples}.
+    """
+    start = time.perf_counter()
+    samples = round_robin(fns, repeats, warm_up(fns, keep_s=0.5), budget_s=budget_s, started=start)
+    return {n: {"seconds": s, "runs": len(samples[n])} for n, s in medians(samples).items()}
 
 
 @torch.inference_mode()
 def nonlocal_seconds(model: LCoAN, features: Tensor, dense: bool = False, repeats: int = 3) -> float:
     """Median time of the non-local part of one pass (pattern once + every group's values and
-    aggregation, as CoA runs it) on ``features`` (1, C, h, w), the input of the first group's
-    attention. ``dense``: the W >= N setting through the fused dense kernel."""
+    aggregation, as CoA runs it: :func:`lcoan.bench.workload.nonlocal_part`, the bench's own) on
+    ``features`` (1, C, h, w) = :func:`attention_input`. ``dense``: the W >= N setting through the
+    fused dense kernel."""
     maker = model.patterns[0]
     assemblies = [g.attention for g in model.groups]
-
-    def lsp() -> None:
-        shared = maker(features)
-        for a in assemblies:
-            shared.apply(a.project(features))
 
     def full() -> None:
         q, k = query_key(maker.match, maker.log_scale, features)
         for a in assemblies:
             dense_attention(q, k, a.project(features))
 
-    return median_seconds(full if dense else lsp, repeats)
+    fn = full if dense else nonlocal_part(model, "lsp+coa", features)
+    return interleaved_medians({"nonlocal": fn}, repeats)["nonlocal"]["seconds"]
 
 
 @dataclass
@@ -207,7 +216,7 @@ def window_sweep(model: LCoAN, lr: np.ndarray, hr: np.ndarray, windows: tuple[in
         model = with_rounds(model, rounds, [p.key[None] for p in base.patterns], seed=seed)
     n = base.n
     positions = sample_positions(n, queries, seed)
-    features = model.groups[0].blocks(model.conv_first(x - model.rgb_mean))
+    features = attention_input(model, x)
     sweep = Sweep(lr_size=base.lr_size, trained_window=cfg.window, rounds=rounds, trained_rounds=cfg.rounds,
                   queries=len(positions))
     todo = sorted({int(w) for w in windows if int(w) < n} | ({cfg.window} if cfg.window < n else set()))

@@ -57,20 +57,20 @@ def blur_path(x: Tensor, alphas: Tensor, sigma_max: float = SIGMA_MAX) -> Tensor
 
 
 @dataclass(frozen=True)
-class Box:
+class Patch:
     """An output patch: rows [top, top + size) and cols [left, left + size) of the SR image."""
 
     top: int
     left: int
     size: int
 
-    def clip(self, height: int, width: int) -> Box:
+    def clip(self, height: int, width: int) -> Patch:
         """The same size (at most the image's), moved inside an (height, width) image."""
         size = max(2, min(self.size, height, width))
-        return Box(min(max(0, self.top), height - size), min(max(0, self.left), width - size), size)
+        return Patch(min(max(0, self.top), height - size), min(max(0, self.left), width - size), size)
 
 
-def detector(sr: Tensor, box: Box) -> Tensor:
+def detector(sr: Tensor, box: Patch) -> Tensor:
     """LAM's D: summed gradient magnitude of the SR output inside the patch. (B, 3, H, W) -> (B,).
 
     Forward differences of the patch and one extra row / column, summed over colour channels.
@@ -107,7 +107,7 @@ class Attribution:
     """
 
     attribution: np.ndarray
-    box: Box
+    box: Patch
     target: float
     baseline: float
     steps: int
@@ -135,7 +135,7 @@ class Attribution:
         return diffusion_index(self.magnitude)
 
 
-def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Box, steps: int = STEPS,
+def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Patch, steps: int = STEPS,
               sigma_max: float = SIGMA_MAX, batch: int = 4) -> Attribution:
     """Integrated gradients of D(model(.)) on ``box`` along the blur path, for x (1, 3, h, w).
 
@@ -161,7 +161,7 @@ def attribute(model: Callable[[Tensor], Tensor], x: Tensor, box: Box, steps: int
                        steps=steps, sigma_max=sigma_max, seconds=time.perf_counter() - start)
 
 
-def mass_outside(magnitude: np.ndarray, box: Box, scale: int, radius: int) -> float:
+def mass_outside(magnitude: np.ndarray, box: Patch, scale: int, radius: int) -> float:
     """Share of an (h, w) attribution magnitude map lying more than ``radius`` LR pixels (Chebyshev)
     from the LR footprint of the output patch ``box`` (SR pixels at ``scale``)."""
     h, w = magnitude.shape

@@ -1,8 +1,17 @@
-"""Statistics of attention rows: entropy, Jensen-Shannon divergence, layer x layer redundancy."""
+"""Statistics of attention rows (entropy, Jensen-Shannon divergence, layer x layer redundancy) and the
+one sampler of query positions; the attention report, the knobs and the app all use these."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+
+def sample_positions(n: int, count: int, seed: int = 0) -> Tensor:
+    """``count`` distinct query positions out of N, seeded, in increasing order: (S,) int64 (all N
+    positions when N <= count)."""
+    if n <= count:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
 
 
 def entropy(p: Tensor) -> Tensor:
