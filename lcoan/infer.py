@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .checkpoint import CheckpointError, load
 from .config import SCALES
 from .imaging.io import ImageError, load_image, save_image
-from .inference import default_device, upscale_image
+from .inference import default_device, reuse_freed_memory, upscale_image
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,11 +32,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, choices=SCALES, help="needed with --bicubic")
     p.add_argument("--tile", type=int, help="LR tile size (default: chosen from a memory budget)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: every core on this one image)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # large tiles without a page fault per fresh buffer (see lcoan.inference)
     try:
         if args.output.suffix.lower() != ".png":
             raise ValueError(f"output must be a .png file, got {args.output.name}")
@@ -65,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     h, w = image.rgb.shape[:2]
-    print(f"{args.input.name} {w}x{h} -> {out} {rgb.shape[1]}x{rgb.shape[0]} in {time.perf_counter() - start:.2f}s")
+    tiles = f", {bar.total} tile(s)" if model is not None else ""
+    seconds = time.perf_counter() - start
+    print(f"{args.input.name} {w}x{h} -> {out} {rgb.shape[1]}x{rgb.shape[0]} in {seconds:.2f}s{tiles}")
     return 0
 
 

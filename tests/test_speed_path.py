@@ -45,3 +45,54 @@ def test_inference_path_equals_the_training_path_through_the_whole_network():
     slow = net(x.clone().requires_grad_()).detach()
     assert (fast - slow).abs().max().item() <= TOL
     assert fast.is_contiguous()
+
+
+def test_streamed_array_equals_the_float_path():
+    """upscale_array converts finished bands straight into its result: the same uint8 pixels as
+    converting sr_tensor's whole float output."""
+    import numpy as np
+
+    from lcoan.inference import from_tensor, to_tensor, upscale_array
+
+    net = model("none")
+    x = cases()["tiled"][0]
+    rgb = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    for kwargs in (dict(tile=20, overlap=6, pad=4), dict(tile=(16, 24), overlap=4, pad=0), {}):
+        with torch.inference_mode():
+            ref = from_tensor(sr_tensor(net, to_tensor(rgb), **kwargs), np.uint8)
+        assert np.array_equal(upscale_array(net, rgb, **kwargs), ref)
+
+
+def test_automatic_tiles_never_exceed_the_image_and_balance_the_overlap():
+    from lcoan.inference import _tile_shape, balanced_side
+
+    assert balanced_side(186, 256, 16) == 186  # fits: one tile, never taller than the image
+    assert balanced_side(272, 256, 16) == 144  # two tiles of 144 instead of 256 + a mostly repeated one
+    for length in range(17, 1500, 37):
+        side = balanced_side(length, 256, 16)
+        assert side <= min(length, 256)
+        n = -(-(length - 16) // (side - 16)) if side < length else 1
+        assert n == (1 if length <= 256 else -(-(length - 16) // 240))
+    net = model("lsp")
+    th, tw = _tile_shape(net, 170, 256, None, 16, budget_bytes=200 * 2**20)
+    assert th <= 170 and tw <= 256
+
+
+def test_whole_image_benchmark_quick(tmp_path):
+    from lcoan.bench.cli import main
+
+    assert main(["--whole", "--quick", "--out", str(tmp_path), "--silent"]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "<!-- whole:start -->" in text and "lcoan / none" in text
+    assert (tmp_path / "whole.csv").read_text().count("\n") == 4  # header + 3 kinds at 1 thread
+
+
+def test_flop_count_is_exact_for_the_backbone():
+    from lcoan.bench.whole import network_flops
+
+    net = model("none")
+    flops = network_flops(net, 8, 8)
+    c, n = 32, 64
+    conv = 2 * 9 * c
+    expected = n * (3 * conv + 36 * conv * c + conv * c + conv * 4 * c) + 4 * n * conv * 3
+    assert flops == {"convolution": expected}

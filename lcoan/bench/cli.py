@@ -16,7 +16,7 @@ DESCRIPTION = """Efficiency benchmark of the non-local part: LCoAN (lsp+coa) aga
 What is timed and how: the docstring of lcoan.bench and benchmarks/README.md."""
 
 
-def parse_args(argv: list[str] | None = None) -> Options:
+def parse_args(argv: list[str] | None = None) -> Options | argparse.Namespace:
     """Command-line arguments -> the run's :class:`Options`."""
     p = argparse.ArgumentParser(prog="python -m lcoan.bench", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,7 +32,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="time every group when they take at most this many seconds together, else one group")
     p.add_argument("--naive-gib", type=float, default=4.0, help="largest N x N matrices the naive kind may hold")
     p.add_argument("--silent", action="store_true")
+    whole = p.add_argument_group("whole-image benchmark (issue 25; lcoan.bench.whole)")
+    whole.add_argument("--whole", action="store_true", help="time the whole-image path instead (README block "
+                       "'whole'; --readme default README.md)")
+    whole.add_argument("--size", type=int, default=512, help="LR side of the whole image (default 512)")
+    whole.add_argument("--photos", action="store_true", help="also 1280x1024 and 4216x2371 photos through lcoan.infer")
     args = p.parse_args(argv)
+    if args.whole:
+        return args
     return Options(quick=args.quick, out=args.out, readme=args.readme, devices=tuple(args.device or ()),
                    presets=tuple(args.presets or ()), threads=args.threads, full_limit=args.full_limit,
                    naive_gib=args.naive_gib, silent=args.silent,
@@ -42,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write results.csv, nonlocal_time.png and the README block."""
     options = parse_args(argv)
+    if isinstance(options, argparse.Namespace):
+        return main_whole(options, tuple(sys.argv[1:] if argv is None else argv))
     if options.threads > 0:
         torch.set_num_threads(options.threads)
     from .report import write_outputs  # matplotlib only when writing
@@ -52,4 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_outputs(record)
     if not options.silent:
         print(f"done in {record.wall_s:.0f} s: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def main_whole(args: argparse.Namespace, argv: tuple[str, ...]) -> int:
+    """``--whole``: the whole-image benchmark at 1 thread and at every core, its CSV and README block."""
+    import os
+
+    from .whole import run as run_whole
+    from .whole_report import write_outputs as write_whole
+
+    start = time.perf_counter()
+    size = 24 if args.quick and args.size == 512 else args.size
+    threads = (1,) if args.quick else tuple(sorted({1, os.cpu_count() or 1}))
+    log = (lambda s: None) if args.silent else (lambda s: print(s, flush=True))
+    record = run_whole(argv, args.out, args.quick, size, args.photos and not args.quick, threads, log)
+    record.wall_s = time.perf_counter() - start
+    paths = write_whole(record, args.out, args.readme or (args.out / "README.md" if args.quick else Path("README.md")))
+    log(f"done in {record.wall_s:.0f} s: " + ", ".join(str(p) for p in paths))
     return 0
