@@ -27,7 +27,7 @@ declare -A V=(
   [none-p48-x4]="--attention none $P48"
   [lsp-fix-p48-x4]="--attention lsp $P48 $FIX"
   [dense-fix-p48-x4]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1"
-  # the data test: a quarter of the patches repeat one motif of the photo (lcoan.data.periodic_patch)
+  # the data test: a quarter of the patches repeat one motif of the photo (lcoan.training.data.periodic_patch)
   [none-per-p48]="--attention none $P48 --periodic 0.25"
   [lsp-fix-per-p48]="--attention lsp $P48 $FIX --periodic 0.25"
   [dense-fix-per-p48]="--attention dense $P48 --logit-scale 8 --attn-res-scale 1 --periodic 0.25"
@@ -52,7 +52,7 @@ case "${1:-list}" in
     for d in runs/exp/*/model; do
       [ -f "$d/model.safetensors" ] || continue
       [ -f "$d/../heldout.json" ] && continue
-      python -m lcoan.attention_report --checkpoint "$d" --data data/heldout/bsds data/heldout/repeat \
+      python -m lcoan.introspect.report --checkpoint "$d" --data data/heldout/bsds data/heldout/repeat \
         --threads "${THREADS:-1}" --json "$d/../heldout.json"
     done ;;
   *)

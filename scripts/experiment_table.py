@@ -3,7 +3,7 @@
     python -m scripts.experiment_table [--runs runs/exp] [--out docs/attention_experiments.md]
 
 Reads, for every ``runs/exp/VARIANT``: ``run.json`` (config, command, step), ``log.csv``
-(s/iteration, validation PSNR) and ``heldout.json`` (written by ``lcoan.attention_report`` via
+(s/iteration, validation PSNR) and ``heldout.json`` (written by ``lcoan.introspect.report`` via
 ``bash scripts/attention_experiments.sh report``: 128x128-LR tiles of data/heldout/{bsds,repeat}, per
 tile; older runs have only ``attention.json``, centre crops of bsds/structure, without intervals). The
 gain of a variant is its held-out PSNR minus that of the ``none`` run with the same scale, patch size,
@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from lcoan.attention_report import gain_interval, interval
+from lcoan.introspect.report import gain_interval, interval
 from scripts.blocks import splice
 
 HEADER = """# Making the attention count: controlled experiments
@@ -31,7 +31,7 @@ kind: 600 iterations (a name ending in `-long`: 4000), cosine from 2e-4 (50 warm
 of LR pixels per batch (16 x 48² or 4 x 96²), one torch thread on the 2-core CPU (`bash
 scripts/attention_experiments.sh VARIANT`). They are compared on held-out data only, never on Set5/Set14:
 *val* is the training command's own held-out validation (centre crops of the 10 BSDS images it never trains
-on), *bsds* and *structure* are `python -m lcoan.attention_report` on 128x128-LR centre crops of those 10
+on), *bsds* and *structure* are `python -m lcoan.introspect.report` on 128x128-LR centre crops of those 10
 photos and of 5 photographs with repeated structure (brick wall, gravel, grass, coins, text; `python -m
 scripts.heldout_data`, CC0 / public domain, shipped inside scikit-image).
 
@@ -43,7 +43,7 @@ gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* = share o
 member. Flags: `ls8` = learnable logit scale initialised at 8, `ars1` = `attn_res_scale` 1 (value projection
 rescaled so step 0 computes the same function), `reseed` = dead centroids re-seeded; `fix` = all three;
 `periodic 0.25` = a quarter of the training patches tile one motif of the photo with a random period
-(`--periodic`, `lcoan.data.periodic_patch`; the `-per-` rows, the same for every kind).
+(`--periodic`, `lcoan.training.data.periodic_patch`; the `-per-` rows, the same for every kind).
 """
 
 

@@ -2,7 +2,7 @@
 
     python -m scripts.heldout_data [--bsds ../shared/data/train/bsds400] [--out data/heldout]
 
-- ``OUT/bsds``: the BSDS photos that ``lcoan.train`` holds out (every 40th by name), copied.
+- ``OUT/bsds``: the BSDS photos that ``lcoan.training.train`` holds out (every 40th by name), copied.
 - ``OUT/bsds-gray``: the same photos in grayscale (ITU-R 601 luma, as RGB), a diagnostic: it tells
   "the structure photos are gray" apart from "the structure photos repeat".
 - ``OUT/structure``: photographs with repeated structure that ship inside scikit-image (no
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lcoan.data import list_images, split
+from lcoan.training.data import list_images, split
 
 STRUCTURE = {
     # name: (skimage.data function, provenance and licence as scikit-image documents them)

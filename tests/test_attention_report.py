@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import lcoan
-from lcoan import attention_report as ar
 from lcoan.attention.kmeans import CentroidBank
 from lcoan.config import ConfigError, LCoANConfig
+from lcoan.introspect import report as ar
 from lcoan.network import LCoAN, reconfigured
-from lcoan.train import init_from
+from lcoan.training.train import init_from
 from tests.tiny_checkpoints import textured
 
 

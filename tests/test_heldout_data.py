@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lcoan.data import list_images, split
+from lcoan.training.data import list_images, split
 from scripts.heldout_data import install
 
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from lcoan import evaluate
-from lcoan.data import make_pair
 from lcoan.imaging.degrade import degrade
 from lcoan.imaging.io import save_image, to_uint8
+from lcoan.training.data import make_pair
 
 from .test_io import jpeg_with_orientation, pil_bytes, rand, smooth
 

@@ -3,7 +3,7 @@ unrepeated detail and flat areas score low, and the sampler draws mined crops re
 import numpy as np
 import torch
 
-from lcoan.data import FAR_LR, MinedCrops, Pair, PatchSampler, repetition_score
+from lcoan.training.data import FAR_LR, MinedCrops, Pair, PatchSampler, repetition_score
 
 
 def _tiled(period: int, size: int, seed: int = 0) -> np.ndarray:

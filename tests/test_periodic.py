@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from lcoan.data import PERIOD_LR, Pair, PatchSampler, periodic_patch
 from lcoan.imaging.degrade import degrade
-from lcoan.train import parse_args
+from lcoan.training.data import PERIOD_LR, Pair, PatchSampler, periodic_patch
+from lcoan.training.train import parse_args
 
 
 def photo(h: int = 120, w: int = 160, seed: int = 0) -> Pair:

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 import lcoan
-from lcoan.data import PatchSampler, dihedral, make_pair, split
-from lcoan.train import Options, main, pick_device, schedule
+from lcoan.training.data import PatchSampler, dihedral, make_pair, split
 from lcoan.training.log import describe_machines, machine_segments
+from lcoan.training.train import Options, main, pick_device, schedule
 
 from .conftest import ROOT
 
@@ -256,7 +256,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     data = smooth_images(tmp_path / "data")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-           "-m", "lcoan.train", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
+           "-m", "lcoan.training.train", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
            "--iters", "3", "--batch", "2", "--patch", "16", "--val-split", "3", "--val-hr-size", "32",
            "--save-every", "3", "--val-every", "3", "--device", "cpu", "--export", str(tmp_path / "ck")]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

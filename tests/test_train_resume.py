@@ -21,10 +21,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lcoan.config import preset
-from lcoan.data import PatchSampler, make_pair
 from lcoan.network import LCoAN
-from lcoan.train import main
+from lcoan.training.data import PatchSampler, make_pair
 from lcoan.training.resume import RESUME, load_resume, save_resume
+from lcoan.training.train import main
 
 from .conftest import ROOT
 
@@ -243,7 +243,7 @@ def test_sigkill_at_random_moments_always_resumes(photos, tmp_path):
     rnd = random.Random(20241125)
     last_step, kills, mid_write, resumed_at = -1, 0, 0, []
     while True:
-        proc = subprocess.Popen([sys.executable, "-m", "lcoan.train", *args], cwd=ROOT, env=_env(),
+        proc = subprocess.Popen([sys.executable, "-m", "lcoan.training.train", *args], cwd=ROOT, env=_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         head = []
         for line in proc.stdout:  # start-up: until the model summary (training starts right after)

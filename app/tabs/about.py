@@ -117,7 +117,7 @@ def attention_table(service) -> str:
     if not rows:
         return ""
     return ("### Do these networks use their attention?\n"
-            "Measured on held-out photos (`python -m lcoan.attention_report`; the README explains each column). "
+            "Measured on held-out photos (`python -m lcoan.introspect.report`; the README explains each column). "
             "*drop*: Y-PSNR lost when the attention branch is switched off (negative: switching it off helps); "
             "*entropy*: of the dense softmax over the model's own embeddings, / log N (1 = uniform); *recall*: "
             "share of that dense mass on the keys LSP picks; *clusters*: share of the K centroids in use.\n\n"

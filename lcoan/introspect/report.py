@@ -1,6 +1,6 @@
 """Does a network use its attention? Ablation PSNR, softmax sharpness, LSP recall and cluster usage.
 
-    python -m lcoan.attention_report --checkpoint checkpoints/lcoan-s-x2 checkpoints/dense-s-x2 \
+    python -m lcoan.introspect.report --checkpoint checkpoints/lcoan-s-x2 checkpoints/dense-s-x2 \
         --data data/heldout/structure --lr-size 128 --json docs/results/attention-x2.json
 
 Every HR image of ``--data`` is degraded (MATLAB-compatible bicubic) and cut into ``--lr-size`` LR tiles
@@ -33,13 +33,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import checkpoint
-from .data import centre_crop, list_images, make_pair
-from .inference import from_tensor, to_tensor
-from .introspect.intervals import paired_bootstrap
-from .introspect.mass import RINGS, mass_rows, receptive_radius
-from .metrics import psnr_y
-from .network import LCoAN, reconfigured
+from .. import checkpoint
+from ..imaging.metrics import psnr_y
+from ..inference import from_tensor, to_tensor
+from ..network import LCoAN, reconfigured
+from ..training.data import centre_crop, list_images, make_pair
+from .intervals import paired_bootstrap
+from .mass import RINGS, mass_rows, receptive_radius
 from .trace import Trace
 
 TOP_SHARE = 0.01  # "top 1% of keys"
@@ -310,7 +310,7 @@ def markdown(results: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m lcoan.attention_report", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lcoan.introspect.report", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint folder(s)")
     p.add_argument("--data", nargs="+", required=True, help="folder(s) of HR images")
     p.add_argument("--lr-size", type=int, default=128, help="tile side, LR pixels (default 128)")

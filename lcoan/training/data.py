@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .degrade import degrade
-from .io import load_image, to_uint8
+from ..imaging.degrade import degrade
+from ..imaging.io import load_image, to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -42,7 +42,7 @@ class Pair:
 
 
 def make_pair(path: Path, scale: int) -> Pair:
-    """HR read like every upload (:func:`lcoan.io.load_image`: EXIF orientation applied, alpha dropped,
+    """HR read like every upload (:func:`lcoan.imaging.io.load_image`: EXIF orientation applied, alpha dropped,
     grey replicated, 16-bit rounded to 8), cropped to a multiple of ``scale``; LR = our degradation."""
     hr = to_uint8(load_image(path).rgb)
     h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale

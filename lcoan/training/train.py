@@ -28,12 +28,14 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from tqdm import tqdm
 
-from . import checkpoint, machine
-from .config import ATTENTION_KINDS, PRESETS, SCALES, LCoANConfig, preset
+from .. import checkpoint
+from ..config import ATTENTION_KINDS, PRESETS, SCALES, LCoANConfig, preset
+from ..imaging.metrics import psnr_y
+from ..inference import from_tensor, to_tensor
+from ..network import LCoAN
+from . import machine
 from .data import PatchSampler, centre_crop, list_images, make_pair, split
-from .inference import from_tensor, to_tensor
-from .metrics import psnr_y
-from .network import LCoAN
+from .log import describe_machines, machine_segments, plot_log, read_log, write_log
 from .resume import (
     RESUME,
     RUN_INFO,
@@ -43,7 +45,6 @@ from .resume import (
     save_resume,
     write_run_info,
 )
-from .train_log import describe_machines, machine_segments, plot_log, read_log, write_log
 
 
 @dataclass
@@ -229,7 +230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "for long-range repetition (not in the paper; default 0)")
     p.add_argument("--mine", type=_share, default=0.0,
                    help="share of training patches drawn from the crops of the photos that repeat most beyond "
-                        "the receptive field (lcoan.data.MinedCrops; not in the paper; default 0)")
+                        "the receptive field (lcoan.training.data.MinedCrops; not in the paper; default 0)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--min-lr", type=float, default=5e-6)
     p.add_argument("--warmup", type=int, default=100)

@@ -1,6 +1,0 @@
-"""Temporary alias of lcoan.training.resume while train.py, data.py and attention_report.py move (issue 26)."""
-import sys
-
-from .training import resume as _module
-
-sys.modules[__name__] = _module
