@@ -17,7 +17,7 @@ from . import api
 from .services.models import ModelService
 from .session import Shared
 from .settings import Settings
-from .tabs import about, attention, clusters, efficiency, experiments, similarity, superresolve
+from .tabs import about, attention, clusters, efficiency, experiments, kmeans, similarity, superresolve, walkthrough
 from .tabs.superresolve import default_scale
 
 TITLE = "LCoAN Studio"
@@ -27,7 +27,8 @@ CITATION = ("G.-Y. Chen, M. Gan, J. Su, Y. Zheng, *Efficient Learnable Collabora
 # (tab title, build function), in display order; build(service) or build(service, shared).
 TABS: list[tuple[str, Callable[..., None]]] = [
     ("Super-resolve", superresolve.build),
-    *((m.TITLE, m.build) for m in (clusters, attention, similarity, efficiency, experiments, about)),
+    *((m.TITLE, m.build) for m in (clusters, attention, walkthrough, kmeans, similarity, efficiency, experiments,
+                                    about)),
 ]
 
 

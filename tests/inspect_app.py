@@ -8,11 +8,11 @@ import gradio as gr
 
 from app.services.models import ModelService
 from app.session import Shared
-from app.tabs import about, attention, clusters, efficiency, similarity
+from app.tabs import about, attention, clusters, efficiency, kmeans, similarity, walkthrough
 from app.tabs.superresolve import default_scale
 from app.ui import takes_shared
 
-INSIDE_TABS = (clusters, attention, similarity, efficiency, about)
+INSIDE_TABS = (clusters, attention, walkthrough, kmeans, similarity, efficiency, about)
 
 
 def build(service: ModelService) -> gr.Blocks:

@@ -40,8 +40,8 @@ def _args(path: Path) -> dict:
 def test_endpoints_are_named(server):
     client, _, _ = server
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert {"/clusters", "/cluster_members", "/cluster_projection", "/attention", "/similarity_band",
-            "/similarity_layers", "/efficiency"} <= names
+    assert {"/clusters", "/cluster_members", "/cluster_projection", "/attention", "/attention_far", "/similarity_band",
+            "/similarity_layers", "/efficiency", "/walkthrough", "/kmeans_live"} <= names
 
 
 def test_clusters_and_members(server):
@@ -68,7 +68,7 @@ def test_attention_highlights_exactly_the_window_keys(server):
     p = insp.lcoan.patterns[0]
     for y, x in ((0, 0), (5, 9), (11, 13)):
         out = client.predict(**_args(paths["photo"]), y=y, x=x, log=False, api_name="/attention")
-        overlay, recall_fig, contrib, dense, info, data, qy, qx = out
+        overlay, recall_fig, contrib, dense, info, data, qy, qx, matches, mass = out
         pos = y * 14 + x
         assert (data["query"], data["position"], qy, qx) == ([y, x], pos, y, x)
         assert sorted(data["keys"]) == sorted(p.keys_of(pos).tolist())
@@ -80,11 +80,56 @@ def test_attention_highlights_exactly_the_window_keys(server):
         assert np.array_equal(shown, np.asarray(attention_overlay(insp.lcoan, insp.image, pos)))
         f = display_factor(insp.size)
         centres = shown[f // 2::f, f // 2::f].reshape(-1, 3).astype(int)
-        dimmed = np.round(display_uint8(insp.image).astype(np.float32) * 0.3).reshape(-1, 3)
-        lit = np.nonzero(np.abs(centres - dimmed).max(-1) > 1)[0]
+        grey = display_uint8(insp.image).astype(np.float32).mean(-1, keepdims=True).repeat(3, -1) * 0.3
+        lit = np.nonzero(np.abs(centres - np.round(grey).reshape(-1, 3)).max(-1) > 1)[0]
         assert set(lit.tolist()) == set(data["keys"])
-        assert data["has_dense"] and dense is not None
+        assert data["has_dense"] and dense is not None and len(data["dense"]) == 3
         assert f"row {y}, col {x}" in info
+        # the self-weight stated, the top matches listed (never the query itself), the mass split
+        assert f"Self-weight {data['self_weight']:.3f}" in info and pos not in data["top_keys"]
+        assert data["self_weight"] == pytest.approx(data["weights"][data["keys"].index(pos)], abs=1e-6)
+        assert sum(data["mass"].values()) == pytest.approx(1, abs=1e-5)
+        assert data["mass"]["self"] == pytest.approx(data["self_weight"], abs=1e-5)
+        assert Image.open(matches).size[0] > Image.open(matches).size[1] and mass is not None
+
+
+def test_far_reaching_query_and_scale_keeps_nothing_stale(server):
+    client, service, paths = server
+    out = client.predict(**_args(paths["photo"]), log=True, api_name="/attention_far")
+    data = out[5]
+    insp = inspector_for(service).inspect(str(paths["photo"]), 2)
+    from lcoan.introspect.mass import mass_rows
+    pos = torch.arange(insp.n)
+    beyond = mass_rows(insp.lcoan.attention_rows(0, pos), pos, insp.size, data["radius"])[:, 3]
+    assert data["mass"]["beyond_rf"] == pytest.approx(float(beyond.max()), abs=1e-5)  # all 168 sampled
+
+
+def test_walkthrough_endpoint_defaults_and_a_chosen_query(server):
+    client, service, paths = server
+    gallery, data, status = client.predict(image=gradio_client.handle_file(str(paths["photo"])),
+                                           api_name="/walkthrough")  # every other parameter has a default
+    assert len(gallery) == 8 and len(data["steps"]) == 8
+    for item, step in zip(gallery, data["steps"]):
+        assert Path(item["image"]).exists() and item["caption"].split("\n")[1] == step["what"]
+        assert "(" in step["shapes"]  # tensor shapes
+    assert "N=168" in data["steps"][0]["shapes"] and "Query (row" in status
+    gallery, data, _ = client.predict(**_args(paths["photo"]), query_row=3, query_col=4, api_name="/walkthrough")
+    assert data["query"] == [3, 4] and data["position"] == 3 * 14 + 4
+    _, _, status = client.predict(**_args(paths["photo"]), query_row=30, query_col=4, api_name="/walkthrough")
+    assert "outside the traced LR map" in status
+
+
+def test_kmeans_live_endpoint(server):
+    client, _, paths = server
+    gallery, fig, data, status = client.predict(image=gradio_client.handle_file(str(paths["photo"])),
+                                                api_name="/kmeans_live")  # defaults: trained start, 12 steps
+    assert len(gallery) == 13 and data["start"] == "trained" and data["steps"] == 12 and fig is not None
+    assert [f["phase"] for f in data["frames"]][:2] == ["start", "ema"] and "clusters used" in status
+    gallery, _, data, _ = client.predict(**_args(paths["photo"]), start="fresh", steps=2, decay=0.5, batch=64,
+                                         reseed="off", api_name="/kmeans_live")
+    assert [f["phase"] for f in data["frames"]] == ["start"] + ["init"] * 3 + ["ema"] * 2  # tiny: 3 init iters
+    _, _, _, status = client.predict(**_args(paths["photo"]), decay=1.5, api_name="/kmeans_live")
+    assert "decay must be in [0, 1)" in status
 
 
 def test_recall_is_one_when_the_window_holds_every_position(server):

@@ -11,6 +11,7 @@ from app.views import clusters as C
 from app.views import efficiency as E
 from app.views import similarity as S
 from app.views.common import DISPLAY_TARGET, display_factor, display_to_position, enlarge, palette, srgb_to_lab
+from lcoan.introspect.query import query_attention
 from lcoan.introspect.stats import js_divergence
 
 
@@ -120,16 +121,43 @@ def test_attention_overlay_highlights_exactly_the_window_keys(traced):
     white = np.ones((6, 7, 3), dtype=np.float32)
     f = display_factor(t.lr_size)
     for pos in (0, 20, t.n - 1):
-        att = A.query_attention(t, pos)
+        q = query_attention(t, pos, radius=2, top=3)
         keys = set(t.patterns[0].keys_of(pos).tolist())
-        assert set(att["keys"].tolist()) == keys
-        assert abs(att["weights"].sum() - 1) < 1e-5 and 0 <= att["recall"] <= 1 + 1e-6
+        assert set(q.row.nonzero()[:, 0].tolist()) == keys
+        assert abs(float(q.row.sum()) - 1) < 1e-5 and 0 <= q.recall <= 1 + 1e-6
         img = np.asarray(A.attention_overlay(t, white, pos))
         centres = img[f // 2::f, f // 2::f].reshape(-1, 3)
         dimmed = (centres == 76).all(-1) | (centres == 77).all(-1)
         assert set(np.nonzero(~dimmed)[0].tolist()) == keys
         y, x = divmod(pos, 7)
-        assert (img[y * f, x * f] == (0, 255, 255)).all()  # the query is outlined
+        assert (img[y * f, x * f] == (0, 255, 255)).all()  # the query is outlined in cyan
+        for ty, tx in q.top_rc():  # the top matches in yellow
+            assert (img[ty * f, tx * f + f // 2] == A.TOP_COLOUR).all()
+
+
+def test_keys_are_drawn_by_weight_and_the_colour_range_fits_the_row():
+    image = np.ones((2, 3, 3), dtype=np.float32)
+    row = np.array([0.0, 1e-9, 1e-3, 1e-2, 0.1, 0.889])
+    lo, hi = -3.0, -1.0
+    rgb = A.weight_colours(image, row, lo, hi)
+    assert (rgb[0] == 76.5).all()  # never seen: dimmed grey
+    brightness = rgb.sum(-1)
+    assert brightness[1] == pytest.approx(brightness[2])  # both at or below lo: the faintest colour
+    assert brightness[2] < brightness[3] < brightness[4]  # more weight, brighter
+    np.testing.assert_allclose(rgb[4], rgb[5])  # above hi saturates
+
+
+def test_match_strip_and_mass_figure(traced):
+    (traces, _) = traced
+    t, d = traces["lsp"], traces["dense"]
+    image = np.random.default_rng(0).random((6, 7, 3)).astype(np.float32)
+    q = query_attention(t, 20, radius=2, top=4)
+    strip = A.match_strip(image, q, radius=4, zoom=8)
+    assert strip.size == ((1 + len(q.top)) * (72 + 6) - 6, 72 + 14)
+    fig = A.mass_figure({"LSP": q, "dense layer 1": query_attention(d, 20, radius=2)})
+    assert len(fig.data) == 4 and list(fig.data[0].y) == ["LSP", "dense layer 1"]
+    total = sum(np.asarray(tr.x) for tr in fig.data)
+    np.testing.assert_allclose(total, 100, atol=1e-3)
 
 
 def test_contribution_and_dense_maps_share_one_colour_scale(traced):
@@ -142,15 +170,19 @@ def test_contribution_and_dense_maps_share_one_colour_scale(traced):
     for g, h in enumerate(heat):
         expected = (t.attention_row(g, pos) * t.groups[g].value.norm(dim=-1)).reshape(6, 7).numpy()
         np.testing.assert_allclose(np.asarray(h.z), expected, rtol=1e-5, atol=1e-7)
-    all_z = np.concatenate([np.asarray(h.z).ravel() for h in heat])
-    assert fig.layout.coloraxis.cmin == pytest.approx(all_z.min())
-    assert fig.layout.coloraxis.cmax == pytest.approx(all_z.max())
+    # the colour range fits the data: linear from 0 to the largest value off the query's own cell
+    off = np.stack([np.asarray(h.z) for h in heat]).copy()
+    off[:, pos // 7, pos % 7] = np.nan
+    assert fig.layout.coloraxis.cmin == 0
+    assert fig.layout.coloraxis.cmax == pytest.approx(np.nanmax(off))
     dfig = A.dense_maps_figure(d, pos, log=False)
     dheat = [tr for tr in dfig.data if tr.type == "heatmap"]
     assert len(dheat) == len(d.groups)
     for h in dheat:
         assert np.asarray(h.z).shape == (6, 7) and np.asarray(h.z).sum() == pytest.approx(1, abs=1e-4)
     logfig = A.dense_maps_figure(d, pos)  # the default: log10(weight / uniform 1/N), meaning stated
+    axis = logfig.layout.coloraxis
+    assert axis.cmax - axis.cmin <= A.DECADES + 1e-6  # a range that fits the data, not -25..+3 decades
     assert "log10(weight / uniform)" in logfig.layout.coloraxis.colorbar.title.text
     assert "uniform" in logfig.layout.title.text and logfig.layout.xaxis.title.text == "col (LR px)"
     for h, raw in zip([tr for tr in logfig.data if tr.type == "heatmap"], dheat):

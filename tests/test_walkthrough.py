@@ -135,3 +135,20 @@ def test_kmeans_live_fresh_start_initialises_then_moves_and_is_deterministic():
 def test_kmeans_live_refuses_bad_settings(bad):
     with pytest.raises(ValueError):
         kmeans_live(_keys(), (15, 20), torch.zeros(6, 8), **bad)
+
+
+def test_walkthrough_and_kmeans_pictures():
+    from app.views import kmeans as KV
+    from app.views.walkthrough import step_pictures
+
+    _, t = _trace("lsp", 9, 11)
+    image = torch.rand(9, 11, 3).numpy()
+    wt = walkthrough(t, radius=2, position=30)
+    pictures = step_pictures(wt, image)
+    assert len(pictures) == 8 and all(p.size[0] > 50 and p.size[1] > 20 for p in pictures)
+    p = t.patterns[0]
+    run = kmeans_live(p.key, t.lr_size, p.centroids[0], "fresh", steps=2, batch=50, init_iters=2)
+    frames = KV.frame_pictures(run, image)
+    assert len(frames) == 5 and "frame 4 (EMA step)" in frames[-1][1]
+    fig = KV.occupancy_figure(run)
+    assert fig.data[-1].type == "heatmap" and len(fig.data[-1].x) == 5

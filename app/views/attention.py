@@ -6,40 +6,95 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
+from lcoan.introspect.mass import RINGS
+from lcoan.introspect.query import QueryAttention, query_attention, weight_range
 from lcoan.introspect.trace import Trace
 
 from .common import colormap, display_factor, display_uint8, enlarge, mark, pil
 
-
-def query_attention(trace: Trace, position: int) -> dict:
-    """The sparse attention of one query under LSP (all rounds merged): which keys, what weights.
-
-    Returns keys (M,) positions in raster order, weights (M,), the full row (N,) and the recall.
-    """
-    p = trace.pattern_for(0)
-    keys, weights = p.attention(position)
-    row = torch.zeros(trace.n)
-    row[keys] = weights
-    return {"keys": keys.numpy(), "weights": weights.numpy(), "row": row.numpy(), "recall": p.recall(position)}
+ROLE_COLOURS = ((0, 0, 0), (66, 133, 244), (255, 140, 0), (52, 168, 83))  # unseen, previous, own, next window
+TOP_COLOUR = (255, 235, 59)  # outline of the top matches
+QUERY_COLOUR = (0, 255, 255)
 
 
-def attention_overlay(trace: Trace, image: np.ndarray, position: int, factor: int | None = None) -> Image.Image:
-    """The image dimmed to 30 %; every key the query attends to painted with the 'inferno' colour
-    of weight / max weight (from 0.15 up, so even the smallest weight stays visible); the query
-    outlined in cyan. Positions it does not attend to stay dimmed."""
+def weight_colours(image: np.ndarray, row: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """(H, W, 3) image and (N,) weights -> (N, 3) float colours: keys with weight drawn in 'inferno' by
+    log10 weight between ``lo`` and ``hi`` (decades; above hi saturates) and blended over the image in
+    proportion, so strong keys stand out and weak ones fade; zero weight (never seen) stays dimmed grey."""
+    base = display_uint8(image).reshape(-1, 3).astype(np.float32)
+    grey = base.mean(-1, keepdims=True).repeat(3, -1) * 0.3
+    row = np.asarray(row, np.float64).reshape(-1)
+    t = np.clip((np.log10(np.maximum(row, 1e-300)) - lo) / max(hi - lo, 1e-9), 0, 1)
+    heat = colormap(0.1 + 0.9 * t).astype(np.float32)
+    a = (0.25 + 0.75 * t)[:, None]
+    return np.where((row > 0)[:, None], a * heat + (1 - a) * grey, grey)
+
+
+def outline_keys(big: np.ndarray, lr_size: tuple[int, int], position: int, top: list[tuple[int, int]],
+                 factor: int) -> np.ndarray:
+    """Outline the top matches (yellow) and the query (cyan, drawn last) on an enlarged map."""
+    for y, x in top:
+        big = mark(big, y, x, factor, TOP_COLOUR)
+    y, x = divmod(position, lr_size[1])
+    return mark(big, y, x, factor, QUERY_COLOUR)
+
+
+def attention_overlay(trace: Trace, image: np.ndarray, position: int, factor: int | None = None,
+                      q: QueryAttention | None = None) -> Image.Image:
+    """Keys drawn by weight (:func:`weight_colours`, the colour range fitted to this row without the
+    query's own weight), the top matches outlined in yellow and the query in cyan."""
     f = factor or display_factor(trace.lr_size)
-    att = query_attention(trace, position)
-    base = display_uint8(image).astype(np.float32) * 0.3
-    row = att["row"].reshape(trace.lr_size)
-    attended = row > 0
-    heat = colormap(0.15 + 0.85 * row / max(float(row.max()), 1e-30)).astype(np.float32)
-    out = np.where(attended[..., None], heat, base)
-    y, x = divmod(position, trace.lr_size[1])
-    return pil(mark(enlarge(np.round(out).astype(np.uint8), f), y, x, f))
+    if q is None:
+        q = query_attention(trace, position, radius=0)
+    lo, hi = weight_range(q.row, exclude=position)
+    rgb = weight_colours(image, q.row.numpy(), lo, hi).reshape(*trace.lr_size, 3)
+    big = enlarge(np.round(rgb).astype(np.uint8), f)
+    return pil(outline_keys(big, trace.lr_size, position, q.top_rc(), f))
+
+
+def match_strip(image: np.ndarray, q: QueryAttention, radius: int = 4, zoom: int = 8) -> Image.Image:
+    """The query's patch (cyan) then its top matches' patches (yellow), (2 radius + 1)^2 LR px each,
+    side by side, each labelled with its weight and distance from the query."""
+    h, w = q.lr_size
+    padded = np.pad(display_uint8(image), ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    side = (2 * radius + 1) * zoom
+    items = [(q.position, QUERY_COLOUR, f"query {q.self_weight:.3f}")]
+    items += [(int(p), TOP_COLOUR, f"{float(wt):.3f} @{q.distance(int(p))}px") for p, wt in zip(q.top, q.top_weights)]
+    gap, label = 6, 14
+    strip = Image.new("RGB", (len(items) * (side + gap) - gap, side + label), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (pos, colour, text) in enumerate(items):
+        y, x = divmod(pos, w)
+        patch = enlarge(padded[y:y + 2 * radius + 1, x:x + 2 * radius + 1], zoom)
+        strip.paste(pil(mark(patch, radius, radius, zoom, colour, pad=0)), (i * (side + gap), label))
+        draw.text((i * (side + gap) + 1, 1), text, fill=(0, 0, 0))
+    return strip
+
+
+RING_LABELS = {"self": "the query itself", "neighbours": "its 3x3 neighbours", "within_rf": "within the conv RF",
+               "beyond_rf": "beyond the conv RF"}
+RING_COLOURS = {"self": "#00bcd4", "neighbours": "#8bc34a", "within_rf": "#ff9800", "beyond_rf": "#9c27b0"}
+
+
+def mass_figure(splits: dict[str, QueryAttention]) -> go.Figure:
+    """Where the query's attention mass goes, one stacked bar per model (e.g. LSP and each dense layer)."""
+    fig = go.Figure()
+    names = list(splits)
+    radius = next(iter(splits.values())).mass.radius if splits else 0
+    for ring in RINGS:
+        values = [100 * getattr(q.mass, ring) for q in splits.values()]
+        fig.add_trace(go.Bar(y=names, x=values, orientation="h", name=RING_LABELS[ring],
+                             marker_color=RING_COLOURS[ring], text=[f"{v:.0f}%" for v in values],
+                             textposition="inside", hovertemplate="%{y}: %{x:.1f}%<extra>" + RING_LABELS[ring] +
+                             "</extra>"))
+    fig.update_layout(barmode="stack", height=110 + 28 * len(names), xaxis=dict(range=[0, 100], title="% of mass"),
+                      title=f"Where this query's attention goes (receptive field: {radius} LR px each way)",
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.35),
+                      margin=dict(l=110, r=20, t=40, b=40))
+    return fig
 
 
 def _grid(count: int, max_cols: int = 4) -> tuple[int, int]:
@@ -59,6 +114,31 @@ def relative_log(m: np.ndarray) -> np.ndarray:
     return np.where(m > 0, np.log10(np.maximum(m, 1e-30) / mean), np.nan).astype(np.float32)
 
 
+DECADES = 3  # the log colour range: this many decades below the largest value
+
+
+def colour_range(shown: list[np.ndarray], query: tuple[int, int] | None, log: bool) -> tuple[float, float]:
+    """(cmin, cmax) that fits the maps: cmax = the largest value off the query's own cell (so a dominant
+    self-weight does not wash the rest out), cmin = :data:`DECADES` below it in log mode (never below the
+    smallest value shown), 0 in linear mode."""
+    if not shown:
+        return 0.0, 1.0
+    off = []
+    for s in shown:
+        s = s.copy()
+        if query is not None and s.ndim == 2:
+            s[query] = np.nan
+        off.append(s[np.isfinite(s)].ravel())
+    vals = np.concatenate(off) if off else np.zeros(0)
+    if vals.size == 0:
+        return 0.0, 1.0
+    hi = float(vals.max())
+    if not log:
+        return 0.0, hi if hi > 0 else 1.0
+    lo = max(float(vals.min()), hi - DECADES)
+    return (lo, hi) if hi > lo else (hi - 1.0, hi)
+
+
 def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query: tuple[int, int] | None = None,
                    log: bool = True, colorscale: str = "Inferno", colorbar_title: str = "",
                    height_per_row: int = 300) -> go.Figure:
@@ -71,8 +151,7 @@ def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query:
     rows, cols = _grid(len(maps))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.05, vertical_spacing=0.1)
     shown = [(relative_log(m) if log else m).astype(np.float32) for m in maps]
-    finite = np.concatenate([s[np.isfinite(s)].ravel() for s in shown]) if shown else np.zeros(1)
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    lo, hi = colour_range(shown, query, log)
     for i, (s, m) in enumerate(zip(shown, maps)):
         r, c = divmod(i, cols)
         fig.add_trace(go.Heatmap(z=s, customdata=m, coloraxis="coloraxis",
@@ -88,7 +167,9 @@ def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query:
     for i in range(len(maps)):
         fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=i // cols + 1, col=i % cols + 1)
     bar = f"log10({colorbar_title} / uniform)" if log else colorbar_title
-    sub = LOG_MEANING if log else "linear scale: small weights are near-black"
+    fit = (f"colours span the {DECADES} decades below the largest value off the query" if log else
+           "linear, 0 to the largest value off the query")
+    sub = f"{LOG_MEANING}; {fit}" if log else f"{fit} (the query's own cell saturates)"
     fig.update_layout(title=f"{title}<br><sup>{sub}</sup>",
                       coloraxis={"colorscale": colorscale, "cmin": lo, "cmax": hi, "colorbar": {"title": bar}},
                       height=90 + height_per_row * rows, margin={"l": 10, "r": 10, "t": 90, "b": 10})
