@@ -28,22 +28,26 @@ HEADER = """# Making the attention count: controlled experiments
 Every variant fine-tunes today's shipped checkpoint of its kind and scale
 (`checkpoints/{lcoan,dense,none}-s-x2`; a name ending in `-x4`: the x4 one) with the same budget for every
 kind: 600 iterations (a name ending in `-long`: 4000), cosine from 2e-4 (50 warm-up), seed 2, the same number
-of LR pixels per batch (16 x 48² or 4 x 96²), one torch thread on the 2-core CPU (`bash
+of LR pixels per batch (16 x 48², 4 x 96² or 2 x 136²), one torch thread on the 2-core CPU (`bash
 scripts/attention_experiments.sh VARIANT`). They are compared on held-out data only, never on Set5/Set14:
 *val* is the training command's own held-out validation (centre crops of the 10 BSDS images it never trains
-on), *bsds* and *structure* are `python -m lcoan.introspect.report` on 128x128-LR centre crops of those 10
-photos and of 5 photographs with repeated structure (brick wall, gravel, grass, coins, text; `python -m
-scripts.heldout_data`, CC0 / public domain, shipped inside scikit-image).
+on); *bsds* and *repeat* are `python -m lcoan.introspect.report` on the 128x128-LR tiles that cover those 10
+photos and 8 images with long-range repetition shipped in scikit-image (brick wall, gravel, grass, coins,
+text, a scanned page, stained glands, a cat's fur; `python -m scripts.heldout_data`). No compared run
+trained on any of them. Brackets are 95% paired bootstrap intervals: images are resampled, then the tiles
+within each drawn image, and the statistic is the mean over images of the mean over their tiles.
 
-Columns: *gain* = PSNR minus the `none` run with the same scale, patch, iterations and data (while a pair is
-still training: the validation PSNR at the last step both logged); *drop* = PSNR lost when the same
-weights run with the attention branch off (`attn_res_scale = 0`); *entropy* = mean normalised entropy of the
-dense softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense mass on the keys LSP
-gives each query (flat level 0.07 at 128x128 with W = 384); *clusters* = share of the 128 centroids with a
-member. Flags: `ls8` = learnable logit scale initialised at 8, `ars1` = `attn_res_scale` 1 (value projection
-rescaled so step 0 computes the same function), `reseed` = dead centroids re-seeded; `fix` = all three;
-`periodic 0.25` = a quarter of the training patches tile one motif of the photo with a random period
-(`--periodic`, `lcoan.training.data.periodic_patch`; the `-per-` rows, the same for every kind).
+Columns: *gain* = PSNR minus the `none` run with the same scale, patch, iterations and data options (on the
+same tiles; while a pair is still training: the validation PSNR at the last step both logged); *drop* = PSNR
+lost when the same weights run with the attention branch off (`attn_res_scale = 0`); *self mass* / *beyond
+RF* = share of the attention on the query itself / on keys farther (Chebyshev) than the receptive field of
+the convolutions (38 LR px for S, `lcoan.introspect.mass`); *entropy* = mean normalised entropy of the dense
+softmax of the model's own embeddings (1 = uniform); *recall* = share of that dense mass on the keys LSP
+gives each query; *clusters* = share of the 128 centroids with a member. Flags: `ls8` = learnable logit scale
+initialised at 8, `ars1` = `attn_res_scale` 1, `reseed` = dead centroids re-seeded; `fix` = all three;
+`periodic 0.25` = a quarter of the training patches tile one motif of the photo (`--periodic`); `mined 0.5`
+= half of the training crops drawn from the 15% of candidate crops that repeat most beyond the receptive
+field (`--mine`, `lcoan.training.data.MinedCrops`: high-pass 8x8 blocks matched to blocks >= 40 LR px away).
 """
 
 

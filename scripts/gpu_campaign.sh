@@ -36,18 +36,20 @@ if [ "$rehearse" = 1 ]; then
   # a dozen photos, 48x48 crops, 2 iterations: every step of the campaign, on the CPU, in a few minutes
   small="$out/rehearse-data"; mkdir -p "$small"
   for f in $(ls "$data" | head -n 12); do ln -sf "$(cd "$data" && pwd)/$f" "$small/$f"; done
-  data=$small device=cpu iters=2 patch=48 batch=2 budget=0 threads=${THREADS:-1} lr_size=32
-  report_data=("$heldout/repeat")
+  few="$out/rehearse-heldout"; mkdir -p "$few"
+  for f in brick.png text.png; do ln -sf "$(cd "$heldout/repeat" && pwd)/$f" "$few/$f"; done
+  data=$small device=cpu iters=2 patch=48 batch=2 budget=0 threads=${THREADS:-1} lr_size=48 val_split=6
+  report_data=("$few")
 else
   device=cuda iters=${ITERS:-30000} patch=136 batch=${BATCH:-16} budget=${TIME_BUDGET:-390}
-  threads=${THREADS:-4} lr_size=128
+  threads=${THREADS:-4} lr_size=128 val_split=40
   report_data=("$heldout/bsds" "$heldout/repeat")
 fi
 
 fix="--logit-scale 8 --attn-res-scale 1"
 common="--preset m --scale 2 --data $data --iters $iters --batch $batch --patch $patch --mine 0.5 --lr 5e-4"
 common="$common --warmup 100 --val-every 500 --save-every 100 --seed 3 --device $device --threads $threads"
-common="$common --time-budget $budget --export-partial"
+common="$common --val-split $val_split --time-budget $budget --export-partial"
 declare -A flags=([lcoan]="--attention lsp $fix --reseed-dead" [dense]="--attention dense $fix" [none]="--attention none")
 pids=()
 for kind in lcoan dense none; do
@@ -66,6 +68,7 @@ python -m lcoan.introspect.report --checkpoint "$out"/{lcoan,dense,none}-m-x2 --
 cat "$out/heldout.md"
 
 if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
-  tar czf - -C "$out" --exclude=resume --exclude=rehearse-data . | split -b 15m - "$OUT/campaign.tgz."
+  tar czf - -C "$out" --exclude=resume --exclude=rehearse-data --exclude=rehearse-heldout . \
+    | split -b 15m - "$OUT/campaign.tgz."
   echo "packed into $OUT/campaign.tgz.* (join with cat, then tar xzf)"
 fi
