@@ -42,3 +42,11 @@ def test_diagram_names_the_branch_scale_of_the_checkpoints_on_show() -> None:
     assert "0.1 in the paper</text>" in diagram_svg()
     svg = diagram_svg((1.0, 0.1, 1.0))
     assert "0.1 in the paper; 0.1, 1 in the checkpoints here" in svg and "+ a x" in svg
+
+
+def test_the_about_tab_lists_every_tab() -> None:
+    from app.tabs import about
+    from app.ui import TABS
+    titles = [title for title, _ in TABS if title != about.TITLE]
+    missing = [t for t in titles if f"**{t}**" not in about.EXPLANATION]
+    assert not missing, missing  # e.g. issue 27: Experiments was left out

@@ -49,6 +49,17 @@ def test_knobs_sweep_marks_trained_and_dense(setup):
     _, three = exps.knobs(str(pic), 2, 3, 32)
     assert three.rounds == 3 and not any(p.trained for p in three.points)
     assert "Not the trained model" in views.describe_sweep(three, pair.note)
+    title = views.sweep_figure(three).layout.title.text
+    assert "★" not in title and "no trained setting" in title  # issue 27: a star promised but not drawn
+    assert "★ trained setting" in fig.layout.title.text
+    # the PSNR axis: two decimals and a range of at least MIN_PSNR_SPAN dB (a flat line stays flat)
+    axis = fig.layout.yaxis2
+    assert axis.tickformat == ".2f" and axis.range[1] - axis.range[0] >= views.MIN_PSNR_SPAN
+    # the window knob: one W, with the trained W and W >= N beside it
+    _, one = exps.knobs(str(pic), 2, 1, 32, window=40)
+    assert [p.window for p in one.points] == [16, 40, DENSE_WINDOW]
+    with pytest.raises(ServiceError, match="window W"):
+        exps.knobs(str(pic), 2, 1, 32, window=-5)
 
 
 def test_ablation_both_models(setup):
@@ -57,8 +68,11 @@ def test_ablation_both_models(setup):
     assert set(results) == {"lcoan", "dense"}
     for r in results.values():
         assert r.diff.shape == pair.hr.shape[:2] and np.isfinite(r.psnr_on) and np.isfinite(r.psnr_off)
-    views.ablation_figure(results)
+    fig = views.ablation_figure(results)
     assert "dB" in views.describe_ablation(results, pair.note)
+    # axes in output pixels (the maps are SR-sized), its own subtitle (not the attention plots' log note)
+    assert fig.layout.xaxis.title.text == "col (output px)" and "LR px" not in fig.layout.yaxis.title.text
+    assert "uniform" not in fig.layout.title.text and "36x40 restored output" in fig.layout.title.text
 
 
 def test_attribution_side_by_side(setup):

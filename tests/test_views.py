@@ -78,7 +78,28 @@ def test_cluster_overlay_opacity(traced):
     assert (plain[::f, ::f] == np.round(image * 255).astype(np.uint8)).all()
     solid = np.asarray(C.cluster_overlay(t, image, opacity=1.0))
     codes = C.cluster_map(t.patterns[0], t.lr_size)
-    assert (solid[::f, ::f] == palette(8)[codes]).all()
+    expected = np.round(C.shaded(palette(8)[codes].astype(np.float32), image)).astype(np.uint8)
+    assert (solid[::f, ::f] == expected).all()
+    # at full opacity the photo's structure stays: within one cluster, brighter pixels are brighter
+    lum = image @ np.array([0.299, 0.587, 0.114])
+    k = np.bincount(codes.ravel()).argmax()
+    members = codes == k
+    shown = solid[::f, ::f].sum(-1)[members]
+    assert np.corrcoef(shown, lum[members])[0, 1] > 0.9
+    # the default opacity shows the clusters clearly, not a photo with faint noise
+    default = np.asarray(C.cluster_overlay(t, image)).astype(float)[::f, ::f]
+    assert C.DEFAULT_OPACITY >= 0.75 and np.abs(default - plain[::f, ::f]).mean() > 25
+
+
+def test_legend_lists_every_occupied_cluster():
+    from lcoan.introspect.trace import PatternTrace, Trace
+    n, k = 240, 128
+    codes = (torch.arange(n) % 124)[None]
+    p = PatternTrace(codes=codes, order=torch.argsort(codes, stable=True), centroids=torch.randn(1, k, 4),
+                     query=torch.randn(n, 4), key=torch.randn(n, 4), window=16, group=0)
+    t = Trace(kind="lsp", lr_size=(12, 20), attn_res_scale=0.1, patterns=[p])
+    legend = C.cluster_legend_html(t)
+    assert legend.count('title="cluster ') == 124 and "more" not in legend  # issue 27: 48 of 124 were listed
 
 
 def test_cluster_sizes_members_and_patches(traced):

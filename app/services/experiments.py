@@ -20,7 +20,7 @@ import numpy as np
 from lcoan.imaging.degrade import degrade
 from lcoan.imaging.pixels import to_uint8
 from lcoan.inference import to_tensor
-from lcoan.introspect.knobs import Ablation, Sweep, ablation, window_sweep
+from lcoan.introspect.knobs import SWEEP_WINDOWS, Ablation, Sweep, ablation, window_sweep
 from lcoan.introspect.lam import STEPS, Attribution, Patch, attribute, mass_outside, receptive_radius
 from lcoan.introspect.trace_files import trace_bytes
 
@@ -33,6 +33,7 @@ from .superresolve import load_input
 KNOB_SIDE = 96  # LR pixels a side for the sweep and the ablation (N = 9,216)
 LAM_SIDE = 64  # LR pixels a side for attribution
 MAX_SIDE = 128
+MAX_WINDOW = MAX_SIDE * MAX_SIDE  # W >= N is dense over the same embeddings: larger W change nothing
 LAM_KINDS = ("lcoan", "dense", "none")
 MAX_STEPS = 64
 FAR_LR = 8  # LR pixels: "far from the patch" in the attribution summary
@@ -110,15 +111,19 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ knobs
     def knobs(self, image: Any, scale: Any, rounds: Any = 1, lr_side: Any = KNOB_SIDE,
-              progress: ProgressFn | None = None) -> tuple[Pair, Sweep]:
-        """The window sweep (PSNR, recall, non-local time against W, and W >= N) on the picture."""
+              progress: ProgressFn | None = None, window: Any = 0) -> tuple[Pair, Sweep]:
+        """The window sweep (PSNR, recall, non-local time against W, and W >= N) on the picture.
+        ``window`` > 0: the knob at that one W instead (with the trained W and W >= N beside it)."""
         pair = self.pair(image, scale, lr_side)
         r = check_int(rounds, "rounds", 1, 3)
+        w = check_int(window if window is not None else 0, "window W", 0, MAX_WINDOW)
         model = self.model("lcoan", pair.scale)
         if model.cfg.attention != "lsp":
             raise ServiceError("the LCoAN checkpoint is not an LSP model")
-        sweep = self._cached(("knobs", pair.key, pair.scale, r),
-                             lambda: window_sweep(model, pair.lr, pair.hr, rounds=r, progress=progress))
+        windows = (w,) if w else SWEEP_WINDOWS
+        sweep = self._cached(("knobs", pair.key, pair.scale, r, windows),
+                             lambda: window_sweep(model, pair.lr, pair.hr, windows=windows, rounds=r,
+                                                  progress=progress))
         return pair, sweep
 
     # ------------------------------------------------------------------ ablation

@@ -46,17 +46,30 @@ computed once per forward pass instead of once per layer, and it is trained by t
 groups together. This reuse is where most of the paper's ~83 % reduction of non-local inference time
 comes from.
 
-### What the tabs show (all from a traced forward pass of the shipped checkpoints)
-- **Clusters**: the centroid each LR position joined, cluster sizes, a PCA/UMAP projection of the
+### What the tabs show
+- **Super-resolve**: bicubic and LCoAN on the whole picture, no attention and dense NLA on a region,
+  side by side (with PSNR / SSIM when the picture is degraded first).
+
+The next tabs look inside a traced forward pass of the shipped checkpoints:
+- **Clusters (LSP)**: the centroid each LR position joined, cluster sizes, a PCA/UMAP projection of the
   match embeddings with the centroids, and patches of one cluster side by side.
-- **Attention per layer**: the keys a clicked query attends to and their weights, each group's
-  contribution (weight x |value|: the weights are shared, the values are not), the dense model's
-  attention at every layer for the same query, and the *attention-mass recall* (how much of the
-  dense softmax mass, with LCoAN's own embeddings, falls on the keys LSP chose).
+- **Attention per layer**: the keys a clicked query attends to, drawn by weight, its self-weight, its
+  strongest matches as patches, where its mass goes (itself, 3x3, within / beyond the convolutions'
+  receptive field) for LSP and every dense layer, each group's contribution (weight x |value|: the
+  weights are shared, the values are not), and the *attention-mass recall* (how much of the dense
+  softmax mass, with LCoAN's own embeddings, falls on the keys LSP chose). One button picks the query
+  whose attention reaches farthest.
+- **LSP step by step**: eight steps on your picture, from the match embeddings to CoA and the dense
+  comparison, each one picture and two lines with the tensor shapes.
+- **k-means live**: the spherical k-means with the EMA update used in training, run on your picture's
+  embeddings from the trained centroids or a fresh start, frame by frame.
 - **Shared similarity**: the one sparse matrix in cluster-sorted order (a band of windows) beside the
   dense model's per-layer matrices, and a layer x layer redundancy matrix of the dense maps.
 - **Efficiency**: non-local time of dense NLA, LSP recomputed in every group, and LCoA, measured on
   your input.
+- **Experiments**: the window W and k-means rounds as inference-time knobs (PSNR, recall and time),
+  where attention changes the output (ablation), attribution maps (LAM) and a traced pass to download,
+  on your picture used as the high-resolution reference.
 """
 
 DISCLAIMER = """

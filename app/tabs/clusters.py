@@ -48,7 +48,8 @@ def build(service, shared: Shared | None = None) -> None:
             overlay = gr.Image(label="Cluster of each LR position (click to pick a cluster; chosen one outlined)",
                                format="png", interactive=False, height=640, elem_id="clusters-overlay")
             legend = gr.HTML(elem_id="clusters-legend")
-            opacity = gr.Slider(0, 1, value=0.6, step=0.05, label="Cluster colour opacity")
+            opacity = gr.Slider(0, 1, value=views.DEFAULT_OPACITY, step=0.05, elem_id="clusters-opacity",
+                                label="Cluster colour opacity (1: cluster colours shaded by the photo)")
         sizes = gr.Plot(label="Cluster sizes")
     with gr.Row():
         cluster = gr.Dropdown(label="Cluster", choices=[], value=None, scale=1)
@@ -114,8 +115,11 @@ def build(service, shared: Shared | None = None) -> None:
         return int(insp.lcoan.patterns[0].codes[0][insp.lcoan.position(y, x)])
 
     inputs = src.inputs
-    gr.on([*src.triggers, opacity.release], show, inputs=[*inputs, opacity], outputs=[overlay, sizes, info, cluster],
-          api_name="clusters")
+    gr.on(src.triggers, show, inputs=[*inputs, opacity], outputs=[overlay, sizes, info, cluster], api_name="clusters")
+    # the opacity re-draws the map and keeps the chosen cluster (outline, legend); .change also fires when a
+    # value is typed into the slider's box, which .release did not see
+    opacity.change(highlight, inputs=[*inputs, opacity, cluster], outputs=[overlay, legend], api_visibility="private",
+                   trigger_mode="always_last", show_progress="hidden")
     cluster.change(show_members, inputs=[*inputs, cluster], outputs=[members, strip, data], api_name="cluster_members")
     cluster.change(highlight, inputs=[*inputs, opacity, cluster], outputs=[overlay, legend], api_visibility="private")
     gr.on([cluster.change, method.change], show_projection, inputs=[*inputs, method, cluster], outputs=projection,

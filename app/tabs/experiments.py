@@ -94,6 +94,10 @@ def build(service, shared: Shared) -> None:
             side = gr.Slider(32, MAX_SIDE, value=KNOB_SIDE, step=8,
                              label="crop side (LR pixels) for sweep and ablation")
             knob_go = gr.Button("Run the window sweep", variant="primary", elem_id="experiments-knobs-run")
+        with gr.Row():
+            window = gr.Number(value=384, precision=0, label="window W (the knob: positions per window; the "
+                               "trained W and W ≥ N are shown beside it)", elem_id="experiments-window")
+            window_go = gr.Button("Run at this W", elem_id="experiments-window-run")
         knob_info = gr.Markdown(elem_id="experiments-knobs-info")
         knob_plot = gr.Plot(label="Non-local time, PSNR and recall against W", elem_id="experiments-knobs-plot")
 
@@ -150,6 +154,13 @@ def build(service, shared: Shared) -> None:
     @reported(3, status=0)
     def run_knobs(img, sc, r, sd, progress=gr.Progress()):
         pair, sweep = exps.knobs(file_path(img), sc, r, sd, progress=lambda f, d: progress(f, desc=d))
+        return "", views.sweep_figure(sweep), views.describe_sweep(sweep, pair.note)
+
+    @reported(3, status=0)
+    def run_window(img, sc, r, sd, w, progress=gr.Progress()):
+        if w is None or int(w) < 1:
+            raise gr.Error("Type a window W of at least 1 position.")
+        pair, sweep = exps.knobs(file_path(img), sc, r, sd, progress=lambda f, d: progress(f, desc=d), window=w)
         return "", views.sweep_figure(sweep), views.describe_sweep(sweep, pair.note)
 
     @reported(3, status=0)
@@ -210,6 +221,8 @@ def build(service, shared: Shared) -> None:
 
     knob_go.click(run_knobs, [image, scale, rounds, side], [status, knob_plot, knob_info], api_visibility="private",
                   **common)
+    gr.on([window_go.click, window.submit], run_window, [image, scale, rounds, side, window],
+          [status, knob_plot, knob_info], api_visibility="private", **common)
     abl_go.click(run_ablation, [image, scale, side], [status, abl_plot, abl_info], api_visibility="private", **common)
     lam_go.click(run_lam, [image, scale, row, col, size, steps, kinds], [status, preview, lam_info, *lam_images],
                  api_visibility="private", **common)
@@ -226,9 +239,10 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
     """The named endpoints /knobs, /ablation, /attribution and /trace on hidden components."""
 
     @guarded
-    def knobs(image: Any, scale: Any, rounds: Any):
-        """Window sweep on the picture (degrade then restore): PSNR, recall and non-local time per W."""
-        pair, sweep = exps.knobs(file_path(image), scale, rounds)
+    def knobs(image: Any, scale: Any, rounds: Any, window: Any):
+        """Window sweep on the picture (degrade then restore): PSNR, recall and non-local time per W (window > 0:
+        that one W, beside the trained W and W >= N)."""
+        pair, sweep = exps.knobs(file_path(image), scale, rounds, window=window)
         return sweep_report(pair, sweep)
 
     @guarded
@@ -274,6 +288,7 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
         image = gr.File(label="image", type="filepath")
         scale = gr.Number(label="scale", value=2, precision=0)
         rounds = gr.Number(label="rounds", value=1, precision=0)
+        window = gr.Number(label="window", value=0, precision=0)
         row = gr.Number(label="row", value=-1, precision=0)
         col = gr.Number(label="col", value=-1, precision=0)
         patch = gr.Number(label="patch", value=16, precision=0)
@@ -286,7 +301,8 @@ def register_api(service, exps: ExperimentService, common: dict) -> None:
         trace_zip = gr.File(label="trace_zip")
         triggers = [gr.Button(name) for name in ("knobs", "ablation", "attribution", "trace")]
     api = {**common, "preprocess": False}
-    triggers[0].click(knobs, [image, scale, rounds], report, api_name="knobs", api_description=knobs.__doc__, **api)
+    triggers[0].click(knobs, [image, scale, rounds, window], report, api_name="knobs", api_description=knobs.__doc__,
+                      **api)
     triggers[1].click(ablation, [image, scale], [*ablation_pngs, report], api_name="ablation",
                       api_description=ablation.__doc__, **api)
     triggers[2].click(attribution, [image, scale, row, col, patch, steps], [*lam_pngs, report], api_name="attribution",

@@ -141,9 +141,9 @@ def colour_range(shown: list[np.ndarray], query: tuple[int, int] | None, log: bo
 
 def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query: tuple[int, int] | None = None,
                    log: bool = True, colorscale: str = "Inferno", colorbar_title: str = "",
-                   height_per_row: int = 300) -> go.Figure:
-    """Small heatmaps on ONE shared colour scale (plotly coloraxis), image orientation, axes in LR
-    pixels, hover = row, col and the value itself.
+                   height_per_row: int = 300, unit: str = "LR px", subtitle: str | None = None) -> go.Figure:
+    """Small heatmaps on ONE shared colour scale (plotly coloraxis), image orientation, axes in ``unit``
+    (LR px by default), hover = row, col and the value itself; ``subtitle`` replaces the default one.
 
     log (default): colour = log10(value / uniform) (see :data:`LOG_MEANING`), readable for peaked
     softmax maps that are near-black on a linear scale; False: the value, linear.
@@ -155,21 +155,22 @@ def heatmap_panels(maps: list[np.ndarray], titles: list[str], title: str, query:
     for i, (s, m) in enumerate(zip(shown, maps)):
         r, c = divmod(i, cols)
         fig.add_trace(go.Heatmap(z=s, customdata=m, coloraxis="coloraxis",
-                                 hovertemplate=f"row %{{y}}, col %{{x}} (LR px)<br>{colorbar_title or 'value'} "
+                                 hovertemplate=f"row %{{y}}, col %{{x}} ({unit})<br>{colorbar_title or 'value'} "
                                                "%{customdata:.3g}<br>colour %{z:.2f}<extra></extra>"),
                       row=r + 1, col=c + 1)
         if query is not None:
             fig.add_trace(go.Scatter(x=[query[1]], y=[query[0]], mode="markers", showlegend=False, hoverinfo="skip",
                                      marker=dict(symbol="x-thin", size=10, line=dict(width=2, color="cyan"))),
                           row=r + 1, col=c + 1)
-    fig.update_yaxes(autorange="reversed", title_text="row (LR px)", title_standoff=2)
-    fig.update_xaxes(title_text="col (LR px)", title_standoff=2)
+    fig.update_yaxes(autorange="reversed", title_text=f"row ({unit})", title_standoff=2)
+    fig.update_xaxes(title_text=f"col ({unit})", title_standoff=2)
     for i in range(len(maps)):
         fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=i // cols + 1, col=i % cols + 1)
     bar = f"log10({colorbar_title} / uniform)" if log else colorbar_title
     fit = (f"colours span the {DECADES} decades below the largest value off the query" if log else
            "linear, 0 to the largest value off the query")
     sub = f"{LOG_MEANING}; {fit}" if log else f"{fit} (the query's own cell saturates)"
+    sub = sub if subtitle is None else subtitle
     fig.update_layout(title=f"{title}<br><sup>{sub}</sup>",
                       coloraxis={"colorscale": colorscale, "cmin": lo, "cmax": hi, "colorbar": {"title": bar}},
                       height=90 + height_per_row * rows, margin={"l": 10, "r": 10, "t": 90, "b": 10})

@@ -15,16 +15,28 @@ def cluster_map(pattern: PatternTrace, size: tuple[int, int], round: int = 0) ->
     return pattern.codes[round].reshape(size).numpy()
 
 
-def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = 0.6, round: int = 0,
+DEFAULT_OPACITY = 0.8
+
+
+def shaded(colours: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Cluster colours (h, w, 3) shaded by the photo's luminance (35..100 %), so the picture's structure
+    stays readable under them: at full opacity the map is the photo in cluster colours, not confetti."""
+    rgb = display_uint8(image).astype(np.float32) / 255.0
+    lum = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return colours * (0.35 + 0.65 * lum[..., None])
+
+
+def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = DEFAULT_OPACITY, round: int = 0,
                     factor: int | None = None, selected: int | None = None) -> Image.Image:
     """The traced LR image with each position tinted by its cluster's colour, enlarged for display.
 
-    opacity 0 shows the image, 1 the cluster colours only. ``selected``: that cluster's members keep
-    full colour and get a white outline, the others fade to a quarter of the opacity.
+    opacity 0 shows the image, 1 the cluster colours only, shaded by the photo's luminance
+    (:func:`shaded`). ``selected``: that cluster's members keep full colour and get a white outline, the
+    others fade to a quarter of the opacity.
     """
     p = trace.patterns[0]
     codes = cluster_map(p, trace.lr_size, round)
-    colours = palette(p.centroids.shape[1])[codes].astype(np.float32)
+    colours = shaded(palette(p.centroids.shape[1])[codes].astype(np.float32), image)
     a = np.full(codes.shape, float(np.clip(opacity, 0.0, 1.0)), np.float32)
     member = None
     if selected is not None:
@@ -40,13 +52,15 @@ def cluster_overlay(trace: Trace, image: np.ndarray, opacity: float = 0.6, round
     return pil(big)
 
 
-def cluster_legend_html(trace: Trace, round: int = 0, selected: int | None = None, limit: int = 48) -> str:
-    """A colour legend of the occupied clusters, largest first: swatch, id, positions (HTML)."""
+def cluster_legend_html(trace: Trace, round: int = 0, selected: int | None = None, limit: int | None = None) -> str:
+    """A colour legend of the occupied clusters (all of them unless ``limit``), largest first: swatch, id,
+    positions (HTML)."""
     p = trace.patterns[0]
     sizes = p.cluster_sizes(round).numpy()
     pal = palette(len(sizes))
     order = [int(k) for k in np.argsort(-sizes, kind="stable") if sizes[k] > 0]
     items = []
+    limit = len(order) if limit is None else limit
     for k in order[:limit]:
         ring = "outline:3px solid #000;" if k == selected else ""
         items.append(f'<span title="cluster {k}: {int(sizes[k])} positions" style="display:inline-flex;'

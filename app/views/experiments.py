@@ -14,6 +14,7 @@ from .attention import heatmap_panels
 from .common import colormap, display_uint8, enlarge, pil
 
 NAMES = {"lcoan": "LCoAN", "dense": "Dense NLA", "none": "No attention"}
+MIN_PSNR_SPAN = 0.2  # dB: the smallest PSNR axis range of the sweep chart
 
 
 def window_label(window: int | str) -> str:
@@ -43,11 +44,16 @@ def sweep_figure(sweep: Sweep) -> go.Figure:
                              hovertemplate="3W/N at W %{x}: %{y:.3f}<extra></extra>"), row=3, col=1)
     fig.add_hline(y=0.9, line_dash="dot", line_color="grey", row=3, col=1)
     fig.update_yaxes(range=[0, 1.02], row=3, col=1)
+    # PSNR: two decimals and at least MIN_PSNR_SPAN dB of axis, so a flat line does not look like a trend
+    psnr = [p.psnr for p in sweep.points]
+    mid, span = (max(psnr) + min(psnr)) / 2, max(max(psnr) - min(psnr), MIN_PSNR_SPAN) * 1.15
+    fig.update_yaxes(tickformat=".2f", range=[mid - span / 2, mid + span / 2], row=2, col=1)
     h, w = sweep.lr_size
     rounds = f"{sweep.rounds} round{'s' if sweep.rounds > 1 else ''}"
     if sweep.rounds > sweep.trained_rounds:
         rounds += " (extra rounds: k-means on this image, not trained)"
-    fig.update_layout(title=f"Window sweep at {w}x{h} LR (N = {sweep.n:,}), {rounds}; ★ trained setting",
+    star = "★ trained setting" if trained else "no trained setting here (rounds differ from training)"
+    fig.update_layout(title=f"Window sweep at {w}x{h} LR (N = {sweep.n:,}), {rounds}; {star}",
                       xaxis3_title="window W (positions per window; each query sees 3W keys)", height=620,
                       margin=dict(l=60, r=20, t=80, b=50), legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
     fig.update_xaxes(type="category")
@@ -94,9 +100,13 @@ def ablation_figure(results: dict[str, Ablation]) -> go.Figure:
     """|SR on - SR off| per output pixel for each model, one colour scale (8-bit levels)."""
     kinds = list(results)
     titles = [f"{NAMES[k]}: PSNR {results[k].psnr_on:.2f} dB on, {results[k].psnr_off:.2f} off" for k in kinds]
+    h, w = next(iter(results.values())).diff.shape if results else (0, 0)
     fig = heatmap_panels([results[k].diff for k in kinds], titles,
                          "Where attention changes the output: |SR with attention − SR with the branch off|",
-                         colorscale="Magma", colorbar_title="8-bit levels", height_per_row=430)
+                         log=False, colorscale="Magma", colorbar_title="8-bit levels", height_per_row=430,
+                         unit="output px",
+                         subtitle=f"per pixel of the {w}x{h} restored output, mean over RGB, linear in 8-bit levels "
+                                  "(0 to the largest change)")
     return fig
 
 
