@@ -15,7 +15,7 @@ import gradio as gr
 from app.services.inspection import InspectService
 from app.services.region import MAX_POSITIONS, choose_region
 
-from .session import Shared, file_path, image_size, inspecting_line
+from .session import PictureInput, Shared, file_path, image_size, inspecting_line
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -54,36 +54,39 @@ class Source:
         return [self.image.change, self.scale.input, self.scale_set.change, self.region.change]
 
 
-def traced_note(image: Any, region: str) -> str | None:
-    """"traced at WxH ..." for the inspecting line (reads the image's size only)."""
+def traced_note(image: Any, region: str, verb: str = "traced") -> str | None:
+    """"traced at WxH ..." for the inspecting line (reads the image's size only); ``verb``: what the tab
+    does on that region (the Efficiency tab times a centre crop)."""
     size = image_size(file_path(image))
     if size is None:
         return None
     w, h = size
     r = choose_region(h, w, region or "downscale", MAX_POSITIONS)
     how = {"full": "whole", "downscale": "downscaled", "crop": "centre crop"}[r.mode]
-    return f"traced at {r.size[1]}x{r.size[0]} LR, {how}"
+    return f"{verb} at {r.size[1]}x{r.size[0]} LR, {how}"
 
 
 def source_panel(inspector: InspectService, name: str, shared: Shared | None = None, examples: bool = True,
-                 show_region: bool = True) -> Source:
+                 show_region: bool = True, region: str = "downscale", verb: str = "traced") -> Source:
     """Build the input row inside the current tab and link it to the session's shared picture/scale.
 
-    ``name`` prefixes the components' elem_ids (``<name>-source-image``, ...).
+    ``name`` prefixes the components' elem_ids (``<name>-source-image``, ...). ``region``: how large inputs
+    are reduced (the choice's start value; the only one when ``show_region`` is False), ``verb``: what the
+    inspecting line says the tab does on that region ("traced", "timed").
     """
     scales = inspector.scales()
     default = shared.default_scale if shared is not None and shared.default_scale in scales else (
         scales[0] if scales else None)
     inspecting = gr.Markdown(inspecting_line(None, None), elem_id=f"{name}-inspecting")
     with gr.Row(equal_height=False):
-        image = gr.Image(label="Low-resolution input (the model's input)", type="filepath",
-                         sources=["upload", "clipboard"], height=220, scale=2, elem_id=f"{name}-source-image")
+        image = PictureInput(label="Low-resolution input (the model's input)",
+                             sources=["upload", "clipboard"], height=220, scale=2, elem_id=f"{name}-source-image")
         with gr.Column(scale=1, min_width=220):
             # a Radio, not a Dropdown: a Dropdown of int values set from the shared state kept firing
             # .change in Gradio 6.31 (an endless re-run: the Shared-similarity "hang" of issue 15)
             scale = gr.Radio([(f"x{s}", s) for s in scales], value=default,
                              label="Scale (checkpoint)", interactive=bool(scales), elem_id=f"{name}-source-scale")
-            region = gr.Radio(REGION_CHOICES, value="downscale",
+            region_choice = gr.Radio(REGION_CHOICES, value=region,
                               label=f"Inputs above {MAX_POSITIONS:,} LR positions are traced on",
                               info="dense attention and per-query rows grow with N, so large inputs are reduced",
                               elem_id=f"{name}-source-region", visible=show_region)
@@ -94,12 +97,12 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
     if pictures:
         gr.Examples([[p] for p, _ in pictures], inputs=[image], label="Examples", examples_per_page=8,
                     example_labels=None)  # thumbnails of the pictures (labels would replace them)
-    source = Source(image, scale, region, inspecting, gr.State(0))
+    source = Source(image, scale, region_choice, inspecting, gr.State(0))
     if shared is not None:
         shared.link(image, scale, fallback=pictures[0][0] if pictures else None, scale_set=source.scale_set)
 
     def line(img, sc, rg):
-        return inspecting_line(img, sc, traced_note(img, rg) if img else None)
+        return inspecting_line(img, sc, traced_note(img, rg, verb) if img else None)
 
     gr.on(source.triggers, line, inputs=source.inputs, outputs=inspecting, api_visibility="private",
           show_progress="hidden", concurrency_limit=4, concurrency_id="shared-state")

@@ -39,7 +39,7 @@ from lcoan.imaging.metrics import SSIM_WIN, psnr_y, ssim_y
 from lcoan.inference import DEFAULT_PAD, upscale_image
 
 from .models import ModelService, ServiceError, image_key
-from .region import Box, balanced_tiles, region_box
+from .region import Box, balanced_tiles, region_box, textured_box
 
 MODES = {"upscale": "Upscale: the input is the low-resolution image",
          "degrade": "Degrade then restore: the input is the high-resolution reference (PSNR/SSIM)"}
@@ -363,8 +363,8 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
     prepared = service.cache.get_or_compute(
         prep_key, lambda: prepare(image, scale, mode, settings.max_output_pixels, downscale_to))
     lh, lw = prepared.lr.shape[:2]
-    if centre is None:
-        box = region_box(lh, lw, None, None, side)
+    if centre is None:  # the most detailed box, not plain sky in the middle of a landscape (issue 27)
+        box = textured_box(prepared.lr, side)
     else:
         fx, fy = (min(max(float(v), 0.0), 1.0) for v in centre)
         box = region_box(lh, lw, fx * lw, fy * lh, side)

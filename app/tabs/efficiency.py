@@ -47,7 +47,8 @@ def build(service, shared: Shared | None = None) -> None:
                 "`scaled_dot_product_attention` over N x N in every group; 'LSP in every group' clusters, sorts "
                 "and computes windowed weights per group; LCoA does that once and lets every group reuse the "
                 f"weights. Inputs above {MAX_POSITIONS:,} LR positions are measured on a centre crop of that size.")
-    src = source_panel(inspector, "efficiency", shared, show_region=False)
+    # the timing runs on a centre crop of large inputs (not on the downscale the inspect tabs trace)
+    src = source_panel(inspector, "efficiency", shared, show_region=False, region="crop", verb="timed")
     run = gr.Button("Measure on this input", variant="primary")
     info = gr.Markdown()
     plot = gr.Plot(label="Non-local time, this input")

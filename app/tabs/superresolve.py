@@ -30,7 +30,7 @@ from ..services.superresolve import (
     lookup,
     save_result,
 )
-from ..session import Shared, display_name
+from ..session import PictureInput, Shared, display_name
 from ..views.superresolve import crops, method_crop, preview, preview_factor
 
 HEAVY = "superresolve"  # concurrency group shared with the API endpoints (app/api.py)
@@ -110,9 +110,9 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
     has_baselines = any(service.has(m, s) for m in REGION for s in scales)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(label="Input image (click it to pick the comparison region)", type="filepath",
-                             image_mode=None, sources=["upload", "clipboard"], format="png", height=300,
-                             elem_id="sr-input")
+image = PictureInput(label="Input image (click it to pick the comparison region)",
+                                 image_mode=None, sources=["upload", "clipboard"], format="png", height=300,
+                                 elem_id="sr-input")
             examples = available()
             if examples:
                 gr.Examples([[str(path)] for _, path in examples], inputs=[image],

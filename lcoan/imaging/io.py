@@ -190,8 +190,9 @@ def _pixels(n: int) -> str:
 
 def _too_many_pixels(w: int, h: int, max_pixels: int, where: str) -> ImageError:
     return ImageError(
-        f"{where}image is {w}x{h} = {_pixels(w * h)}, over the limit of {_pixels(max_pixels)}; "
-        "downscale it first"
+        f"{where}image is {w}x{h} = {_pixels(w * h)}, over the limit of {_pixels(max_pixels)} that can be read "
+        "at all (a downscale option that works after reading, like the app's 'Downscale first', cannot help); "
+        "shrink it below the limit with an image editor before loading it"
     )
 
 
