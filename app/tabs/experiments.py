@@ -31,7 +31,7 @@ from ..services.experiments import (
     Pair,
     experiments_for,
 )
-from ..session import Shared, display_name, file_path, inspecting_line
+from ..session import PictureInput, Shared, display_name, file_path, inspecting_line
 
 TITLE = "Experiments"
 HEAVY = "experiments"
@@ -68,8 +68,8 @@ def build(service, shared: Shared) -> None:
         "(degrade then restore). Only the trace download uses the picture as the LR input, like the inspect tabs.")
     line = gr.Markdown(inspecting_line(None, None), elem_id="experiments-inspecting")
     with gr.Row(equal_height=False):
-        image = gr.Image(label="Picture (the high-resolution reference here)", type="filepath",
-                         sources=["upload", "clipboard"], height=220, scale=2, elem_id="experiments-source-image")
+        image = PictureInput(label="Picture (the high-resolution reference here)",
+                             sources=["upload", "clipboard"], height=220, scale=2, elem_id="experiments-source-image")
         with gr.Column(scale=1, min_width=220):
             scale = gr.Dropdown([(f"x{s}", s) for s in scales],
                                 value=shared.default_scale or (scales[0] if scales else None),
