@@ -168,9 +168,13 @@ def test_lcoan_runs_tiled_on_the_whole_image_and_dense_on_the_region_only(ckpt):
     svc = ModelService(ckpt, settings=settings)
     image = crop_of(ROCKET, 64)
     steps = list(compare_steps(svc, image, 2, "upscale", centre=(1.0, 0.5)))
-    assert [list(s.results) for s in steps] == [["bicubic"], ["bicubic", "lcoan"], ["bicubic", "lcoan", "none"],
-                                               list(METHODS)]  # results stream in, whole-image ones first
-    assert steps[0].pending == ("lcoan", "none", "dense") and not steps[-1].pending
+    # results stream in: bicubic on the region and the region methods first, then LCoAN, then whole bicubic
+    assert [list(s.results) for s in steps] == [["bicubic"], ["bicubic", "none"], ["bicubic", "none", "dense"],
+                                               list(METHODS), list(METHODS)]
+    assert steps[0].pending == ("none", "dense", "lcoan", "bicubic") and not steps[-1].pending
+    assert steps[0].results["bicubic"].box == steps[0].box and steps[-1].results["bicubic"].box is None
+    # the region preview is the whole-image bicubic's pixels there
+    np.testing.assert_array_equal(steps[0].region("bicubic")[0], steps[-1].region("bicubic")[0])
     c = steps[-1]
     lc, dense = c.results["lcoan"], c.results["dense"]
     assert lc.tiles == 4 and lc.tile == (48, 48) and lc.rgb.shape == (128, 128, 3)  # 80x80 padded: 2 x 2 tiles

@@ -24,6 +24,7 @@ the region recomputes only the region methods.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ from .region import Box, balanced_tiles, region_box, textured_box
 MODES = {"upscale": "Upscale: the input is the low-resolution image",
          "degrade": "Degrade then restore: the input is the high-resolution reference (PSNR/SSIM)"}
 METHODS = ("bicubic", "lcoan", "none", "dense")
+# The order the methods run in: bicubic on the region (a preview, not cached) and the region methods
+# first, a second or so in all, so the page shows a first result at once; then LCoAN over the whole image
+# (tiles, with an ETA), then the whole-image bicubic (MATLAB-exact imresize: 5-40 s on a large photo).
+RUN_ORDER = ("none", "dense", "lcoan", "bicubic")
 WHOLE = ("bicubic", "lcoan")  # run on the whole image
 REGION = ("none", "dense")  # run on the chosen region only
 LABELS = {"bicubic": "Bicubic", "lcoan": "LCoAN", "none": "No attention", "dense": "Dense NLA"}
@@ -163,6 +168,8 @@ class Comparison:
             rows.append([r.label, "region" if r.box else "whole image", round(r.seconds, 3), _fmt(psnr, 2),
                          _fmt(ssim, 4), _fmt(r.psnr, 2), r.note])
         for method in self.pending:
+            if method in self.results:  # a region preview is shown; its whole image is still to come
+                continue
             rows.append([LABELS[method], "region" if method in REGION else "whole image", None, None, None, None,
                          "running…"])
         for method, why in self.skipped.items():
@@ -299,7 +306,11 @@ def run_whole(service: ModelService, prepared: Prepared, method: str,
 
 
 def run_region(service: ModelService, prepared: Prepared, method: str, box: Box) -> MethodResult:
-    """No-attention or dense NLA on ``box`` (one pass, with CONTEXT LR pixels of real image around it)."""
+    """No-attention or dense NLA on ``box`` (one pass, with CONTEXT LR pixels of real image around it);
+    "bicubic": its region preview (the same pixels as the whole-image bicubic: the cubic kernel reaches
+    2 LR pixels, the context 8)."""
+    if method == "bicubic":
+        return _bicubic_region(prepared, box)
     if method not in REGION:
         raise ServiceError(f"{method!r} does not run on a region; choose from {', '.join(REGION)}")
     s = prepared.scale
@@ -318,6 +329,18 @@ def run_region(service: ModelService, prepared: Prepared, method: str, box: Box)
     if method == "dense":
         note += " (quadratic: region only)"
     return MethodResult(method, rgb, a, seconds, 1, None, note, box)
+
+
+def _bicubic_region(prepared: Prepared, box: Box) -> MethodResult:
+    s = prepared.scale
+    lh, lw = prepared.lr.shape[:2]
+    ctx = box.grown(CONTEXT, lh, lw)
+    crop = np.ascontiguousarray(prepared.lr[ctx.y0:ctx.y0 + ctx.h, ctx.x0:ctx.x0 + ctx.w])
+    (rgb, _), seconds = timed_call(lambda: upscale_image(None, _image(crop, None, prepared.grayscale), scale=s))
+    oy, ox = (box.y0 - ctx.y0) * s, (box.x0 - ctx.x0) * s
+    rgb = np.ascontiguousarray(rgb[oy:oy + box.h * s, ox:ox + box.w * s])
+    return MethodResult("bicubic", rgb, None, seconds, 1, None, "MATLAB-style bicubic on the region first; the "
+                        "whole image follows", box)
 
 
 def _check(service: ModelService, scale: Any, methods: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
@@ -345,7 +368,8 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
                   methods: tuple[str, ...] = METHODS, progress: ProgressFn | None = None,
                   centre: tuple[float, float] | None = None, region_side: int | None = None,
                   downscale_to: int = 0) -> Iterator[Comparison]:
-    """Run ``methods`` and yield the comparison after each one (bicubic, LCoAN, then the region methods).
+    """Run ``methods`` and yield the comparison after each one, in :data:`RUN_ORDER` (bicubic, the region
+    methods, then LCoAN on the whole image, whose progress says the tile and the time left).
 
     ``centre``: (x, y) of the region's centre as fractions of the image's width and height (None:
     the centre), so a click on the input or on the result maps the same way; ``region_side``:
@@ -370,19 +394,26 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
         box = region_box(lh, lw, fx * lw, fy * lh, side)
     skipped = {m: f"no {LABELS[m]} checkpoint for x{scale} on this server" for m in methods
                if m != "bicubic" and not service.has(m, scale)}
-    todo = [m for m in methods if m not in skipped]
+    todo = [m for m in RUN_ORDER if m in methods and m not in skipped]
     total_cost = sum(_COST[m] for m in todo) or 1.0
     results: dict[str, MethodResult] = {}
     all_cached, done_cost = True, 0.0
+    if "bicubic" in todo and service.cache.get(result_key(prepared, "bicubic", box)) is None:
+        results["bicubic"] = _bicubic_region(prepared, box)  # a preview until the whole image's arrives
+        yield Comparison(prepared, dict(results), box, skipped, cached=False, pending=tuple(todo))
     for i, m in enumerate(todo):
         key = result_key(prepared, m, box)
         hit = service.cache.get(key)
         if hit is None:
             all_cached = False
+            started = time.perf_counter()
 
-            def tick(done: int, total: int, m: str = m, base: float = done_cost) -> None:
+            def tick(done: int, total: int, m: str = m, base: float = done_cost, started: float = started) -> None:
                 if progress:
-                    what = f"{LABELS[m]}: tile {done}/{total}" if total > 1 else LABELS[m]
+                    what = LABELS[m]
+                    if total > 1:
+                        left = (time.perf_counter() - started) / max(done, 1) * (total - done)
+                        what += f": tile {done}/{total}" + (f", about {eta(left)} left" if done < total else "")
                     progress(min((base + _COST[m] * done / max(total, 1)) / total_cost, 1.0), what)
 
             if progress:
@@ -393,9 +424,16 @@ def compare_steps(service: ModelService, image: LoadedImage, scale: Any, mode: s
         done_cost += _COST[m]
         if progress:
             progress(min(done_cost / total_cost, 1.0), f"{LABELS[m]} done")
-        yield Comparison(prepared, dict(results), box, skipped, cached=all_cached, pending=tuple(todo[i + 1:]))
+        ordered = {k: results[k] for k in METHODS if k in results}
+        yield Comparison(prepared, ordered, box, skipped, cached=all_cached, pending=tuple(todo[i + 1:]))
     if not todo:
         yield Comparison(prepared, {}, box, skipped, cached=True)
+
+
+def eta(seconds: float) -> str:
+    """A remaining time as the progress line says it: "12 s", "3 min 05 s"."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def compare(service: ModelService, image: LoadedImage, scale: Any, mode: str = "upscale",

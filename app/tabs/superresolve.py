@@ -11,6 +11,7 @@ request shows one message in the status line and a toast (:func:`app.errors.repo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -33,6 +34,7 @@ from ..services.superresolve import (
 from ..session import PictureInput, Shared, display_name
 from ..views.superresolve import crops, method_crop, preview, preview_factor
 
+WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sr-png")  # result PNGs, off the event's path
 HEAVY = "superresolve"  # concurrency group shared with the API endpoints (app/api.py)
 VIEWS = [("Input (LR, nearest)", "input"), *((LABELS[m], m) for m in METHODS), ("Reference (HR)", "reference")]
 DOWNSCALE = [("no", 0), ("longest side 2048 px", 2048), ("longest side 1024 px", 1024), ("longest side 512 px", 512)]
@@ -95,8 +97,9 @@ def _view(c: Comparison, name: str, fallback: str) -> str:
 def render(c: Comparison, left: str, right: str):
     """(slider pair, gallery, preview of the whole result) of a comparison."""
     left, right = _view(c, left, "bicubic"), _view(c, right, "lcoan")
-    main = "lcoan" if "lcoan" in c.results else next(iter(c.results))
-    return (method_crop(c, left), method_crop(c, right)), crops(c), preview(c, main)
+    whole = [m for m in ("lcoan", "bicubic") if m in c.results and c.results[m].box is None]
+    full = preview(c, whole[0]) if whole else None  # only region results yet: no whole picture to show
+    return (method_crop(c, left), method_crop(c, right)), crops(c), full
 
 
 def default_scale(scales: list[int]) -> int | None:
@@ -110,7 +113,7 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
     has_baselines = any(service.has(m, s) for m in REGION for s in scales)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-image = PictureInput(label="Input image (click it to pick the comparison region)",
+            image = PictureInput(label="Input image (click it to pick the comparison region)",
                                  image_mode=None, sources=["upload", "clipboard"], format="png", height=300,
                                  elem_id="sr-input")
             examples = available()
@@ -154,23 +157,33 @@ image = PictureInput(label="Input image (click it to pick the comparison region)
     state = gr.State(None)  # {"key", "centre": (x, y) LR, "preview": display px per SR px}: small, no arrays
     outputs = [status, metrics, download, slider, gallery, full, state]
 
+    def cleared(text: str) -> tuple:
+        """Every output emptied (no result of an earlier image or run stays on the page), ``text`` in the status."""
+        return (text, gr.update(value={"headers": HEADERS["upscale"], "data": []}), None, None, [], None, None)
+
     def steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre,
-              progress) -> Iterator[tuple]:
+              progress, clear: bool = False) -> Iterator[tuple]:
+        if clear:  # a new run: the previous results go at once, before anything can fail
+            yield cleared("Working: bicubic and the region first, then LCoAN on the whole image (progress below).")
         loaded = load_input(payload, settings.max_upload_bytes)
         methods = METHODS if with_baselines else ("bicubic", "lcoan")
-        png = None
+        png = None  # the LCoAN PNG, written in the background while the page already shows the result
         for c in compare_steps(service, loaded, scale, mode, methods, centre=centre, region_side=side,
                                downscale_to=downscale, progress=lambda f, what: progress(f, desc=what)):
             if png is None and "lcoan" in c.results:
-                png = str(save_result(service, c, "lcoan", upload_name(payload)))
+                png = WRITER.submit(save_result, service, c, "lcoan", upload_name(payload))
             pair, gal, main = render(c, left, right)
             st = {"key": c.key, "centre": centre, "preview": preview_factor(c)}  # centre: fractions
-            yield summary(c), table(c), png if png else gr.skip(), pair, gal, main, st
+            text = summary(c) + ("  \nWriting the lossless PNG for the download…" if png and not png.done() else "")
+            yield text, table(c), gr.skip(), pair, gal, main, st
+        if png is not None:
+            yield summary(c), gr.skip(), str(png.result()), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     @gpu
     @reported(len(outputs))
     def on_run(payload, scale, mode, downscale, side, with_baselines, left, right, progress=gr.Progress()):
-        yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, None, progress)
+        yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, None, progress,
+                         clear=True)
 
     def fraction(evt: gr.SelectData, width: float, height: float) -> tuple[float, float]:
         """A click -> (x, y) as fractions of the picture's width and height."""
@@ -211,9 +224,22 @@ image = PictureInput(label="Input image (click it to pick the comparison region)
     # one progress bar, on the status line: the results already shown stay visible while the rest streams in
     heavy = {"concurrency_id": HEAVY, "concurrency_limit": settings.concurrency_limit, "api_visibility": "private",
              "preprocess": False, "show_progress_on": [status]}
-    run.click(on_run, inputs, outputs, **heavy)
-    image.select(on_pick_input, inputs, outputs, **heavy)
-    full.select(on_pick_result, [*inputs, state], outputs, **heavy)
+    # Run (and the clicks that re-run) is disabled from the press until the job's last output, queue wait
+    # included; these toggles and the clearing are instant and skip the queue (tests/test_app_limits.py)
+    def disable_run():
+        return gr.update(interactive=False)
+
+    def enable_run():
+        return gr.update(interactive=bool(scales))
+
+    def clear_results():
+        return cleared("New image: press **Run**.")
+
+    quick = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    for trigger, fn, ins in ((run.click, on_run, inputs), (image.select, on_pick_input, inputs),
+                             (full.select, on_pick_result, [*inputs, state])):
+        trigger(disable_run, None, run, **quick).then(fn, ins, outputs, **heavy).then(enable_run, None, run, **quick)
+    image.change(clear_results, None, outputs, **quick)  # a new picture: the previous one's results leave the page
     gr.on([left.change, right.change], on_view, [state, left, right], [slider, gallery, status],
           api_visibility="private", concurrency_id="sr-views", concurrency_limit=4)
     if shared is not None:
