@@ -20,6 +20,7 @@ import gradio as gr
 
 from app.settings import Settings
 from app.ui import build_demo
+from lcoan.inference import reuse_freed_memory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,4 +64,5 @@ def serve(demo: gr.Blocks, settings: Settings) -> None:
 if __name__ == "__main__":
     settings = settings_from(parse_args())
     stop_on_sigterm()
+    reuse_freed_memory(2**30)  # a job's large buffers are reused by the next tile and job (lcoan.inference)
     serve(build_demo(settings=settings), settings)
