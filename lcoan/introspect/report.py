@@ -40,6 +40,7 @@ from ..network import LCoAN, reconfigured
 from ..training.data import centre_crop, list_images, make_pair
 from .intervals import paired_bootstrap
 from .mass import RINGS, mass_rows, receptive_radius
+from .stats import entropy, sample_positions
 from .trace import Trace
 
 TOP_SHARE = 0.01  # "top 1% of keys"
@@ -52,8 +53,7 @@ def normalised_entropy(rows: Tensor) -> Tensor:
     n = rows.shape[-1]
     if n < 2:
         return torch.zeros(rows.shape[:-1])
-    h = -(rows * torch.log(rows.clamp_min(1e-30))).sum(-1)
-    return h / math.log(n)
+    return entropy(rows) / math.log(n)
 
 
 def top_share(rows: Tensor, fraction: float = TOP_SHARE) -> Tensor:
@@ -64,16 +64,7 @@ def top_share(rows: Tensor, fraction: float = TOP_SHARE) -> Tensor:
 
 def perplexity(counts: Tensor) -> float:
     """exp(entropy) of a count vector: the number of equally-sized groups it amounts to."""
-    p = counts.double() / counts.sum().clamp_min(1)
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
-
-
-def sample_positions(n: int, count: int, seed: int = 0) -> Tensor:
-    """``count`` distinct query positions out of N (all of them when N <= count)."""
-    if n <= count:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    return float(torch.exp(entropy(counts.double() / counts.sum().clamp_min(1))))
 
 
 # ---------------------------------------------------------------- per image
