@@ -4,7 +4,7 @@
 # budget for all kinds (600 iterations; a name ending in -long: 4000), cosine from 2e-4, seed 2, the
 # same pixels per batch, one torch thread each (-per-: a quarter of the patches periodic). Resumable: run the
 # same line again after an interruption. Held-out reports and the table:
-#   bash scripts/attention_experiments.sh report    (attention_report on the tiles of data/heldout/{bsds,repeat})
+#   bash scripts/attention_experiments.sh report    (python -m lcoan.introspect.report on the tiles of data/heldout/{bsds,repeat})
 #   python -m scripts.experiment_table               (docs/attention_experiments.md)
 # Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report
 set -euo pipefail
