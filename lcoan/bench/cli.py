@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> Options | argparse.Namespace:
     p.add_argument("--full-limit", type=float, default=1.0,
                    help="time every group when they take at most this many seconds together, else one group")
     p.add_argument("--naive-gib", type=float, default=4.0, help="largest N x N matrices the naive kind may hold")
+    p.add_argument("--sizes", type=int, nargs="+", help="LR sides to measure (default: the plan's; no network split)")
     p.add_argument("--silent", action="store_true")
     whole = p.add_argument_group("whole-image benchmark (issue 25; lcoan.bench.whole)")
     whole.add_argument("--whole", action="store_true", help="time the whole-image path instead (README block "
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> Options | argparse.Namespace:
         return args
     return Options(quick=args.quick, out=args.out, readme=args.readme, devices=tuple(args.device or ()),
                    presets=tuple(args.presets or ()), threads=args.threads, full_limit=args.full_limit,
-                   naive_gib=args.naive_gib, silent=args.silent,
+                   naive_gib=args.naive_gib, sizes=tuple(args.sizes or ()), silent=args.silent,
                    argv=tuple(sys.argv[1:] if argv is None else argv))
 
 

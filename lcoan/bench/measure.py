@@ -171,6 +171,9 @@ def run(options: Options) -> RunRecord:
     plan = QUICK if options.quick else FULL
     if options.presets:
         plan = Plan(options.presets, plan.sizes, plan.max_size, plan.network_sizes, plan.preset_max)
+    if options.sizes:
+        plan = Plan(plan.presets, {p: options.sizes for p in plan.presets}, plan.max_size,
+                    {p: () for p in plan.presets}, plan.preset_max)
     names = options.devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     log = (lambda s: None) if options.silent else (lambda s: print(s, flush=True))
     record = RunRecord(options, load_start=load_average())

@@ -26,6 +26,7 @@ class Options:
     threads: int = 1
     full_limit: float = 1.0
     naive_gib: float = 4.0
+    sizes: tuple[int, ...] = ()  # default: the plan's (and then no whole-network split)
     silent: bool = False
     argv: tuple[str, ...] = ()
 

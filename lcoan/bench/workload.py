@@ -45,12 +45,20 @@ def dense_block(att: DenseNonLocal, y: Tensor, naive: bool) -> Tensor:
 
 def nonlocal_part(model: LCoAN, kind: str, y: Tensor, groups: int | None = None) -> Callable[[], None]:
     """The attention work of the first ``groups`` (default: all) residual groups on features
-    y: (B, C, H, W), every group fed the same features; mirrors the attention lines of
-    :meth:`LCoAN.forward_features`. ``lsp`` on a network with one shared pattern module recomputes
-    that module's pattern in every group."""
+    y: (B, C, H, W), every group fed the same features; mirrors the attention branch of
+    :meth:`LCoAN.forward_features` (:class:`lcoan.network.CollaborativeAttention`). ``lsp`` on a
+    network with one shared pattern module recomputes that module's pattern in every group.
+
+    As the network's inference does on CPU, the features are channels-last and the sparse kinds add
+    each group's aggregated values in place into a map of their shape (a scratch copy made here,
+    outside the timed call, so y itself is never changed)."""
     groups = model.cfg.num_groups if groups is None else groups
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if y.device.type == "cpu":
+        y = y.contiguous(memory_format=torch.channels_last)
+    target = y.clone() if not kind.startswith("dense") else None  # what the branch is added into
+    scale = model.cfg.attn_res_scale
 
     def run() -> None:
         shared = None
@@ -63,6 +71,10 @@ def nonlocal_part(model: LCoAN, kind: str, y: Tensor, groups: int | None = None)
                     shared = None  # a group's own pattern is dead once the group is done
                 if shared is None:
                     shared = model.patterns[g if kind == "lsp" and len(model.patterns) > 1 else 0](y)
-                out = shared.apply(group.attention.project(y)).transpose(1, 2).reshape(y.shape)
+                values = group.attention.project(y)
+                if shared.can_add_into(target, values):
+                    out = shared.add_into(target, values, scale)
+                else:
+                    out = shared.apply(values).transpose(1, 2).reshape(y.shape)
             del out
     return run
