@@ -24,12 +24,12 @@ from tqdm import tqdm
 from .bench.timing import timed_call
 from .checkpoint import CheckpointError, load
 from .config import SCALES
-from .training.data import IMAGE_SUFFIXES
 from .imaging.degrade import bicubic_upscale, degrade
 from .imaging.io import ImageError, load_image, save_image, to_uint8
 from .imaging.metrics import psnr_y, ssim_y
 from .inference import upscale_array
 from .network import LCoAN
+from .training.data import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
