@@ -70,14 +70,22 @@ def main_whole(args: argparse.Namespace, argv: tuple[str, ...]) -> int:
     import os
 
     from .whole import run as run_whole
+    from .whole import run_photos
     from .whole_report import write_outputs as write_whole
 
     start = time.perf_counter()
     size = 24 if args.quick and args.size == 512 else args.size
     threads = (1,) if args.quick else tuple(sorted({1, os.cpu_count() or 1}))
     log = (lambda s: None) if args.silent else (lambda s: print(s, flush=True))
-    record = run_whole(argv, args.out, args.quick, size, args.photos and not args.quick, threads, log)
-    record.wall_s = time.perf_counter() - start
-    paths = write_whole(record, args.out, args.readme or (args.out / "README.md" if args.quick else Path("README.md")))
+    readme = args.readme or (args.out / "README.md" if args.quick else Path("README.md"))
+
+    def write(record) -> list[Path]:  # after the table and after each photo: a cut-short run keeps its rows
+        record.wall_s = time.perf_counter() - start
+        return write_whole(record, args.out, readme)
+
+    record = run_whole(argv, args.out, args.quick, size, False, threads, log)
+    paths = write(record)
+    if args.photos and not args.quick:
+        run_photos(record, max(threads), log, after=write)
     log(f"done in {record.wall_s:.0f} s: " + ", ".join(str(p) for p in paths))
     return 0

@@ -178,11 +178,20 @@ def run(argv: tuple[str, ...], out: Path, quick: bool, size: int, photos: bool, 
                                     flops_per_px=flops[k], floor_us_per_px=flops[k] / record.sgemm[t] / 1e3))
         log(f"  {t} thread(s): sgemm {record.sgemm[t]:.0f} GFLOPS; " + ", ".join(
             f"{r['kind']} {r['us_per_px']:.2f} us/px" for r in record.rows if r["threads"] == t))
-    if photos:
-        with tempfile.TemporaryDirectory() as tmp:
-            for kind, (w, h) in (("none", PHOTOS[0]), ("lcoan", PHOTOS[0]), ("lcoan", PHOTOS[1])):
-                row = run_photo(kind, w, h, Path(tmp), max(threads))
-                record.photos.append(row)
-                log(f"  photo {w}x{h} {kind}: {row['seconds']:.1f} s, peak {row['peak_gib']:.2f} GiB")
     record.load_end = load_average()
+    if photos:
+        run_photos(record, max(threads), log)
     return record
+
+
+def run_photos(record: WholeRecord, threads: int, log: Callable[[str], None],
+               after: Callable[[WholeRecord], None] | None = None) -> None:
+    """The photo rows (see the module docstring), ``after`` called with the record after each one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, (w, h) in (("none", PHOTOS[0]), ("lcoan", PHOTOS[0]), ("lcoan", PHOTOS[1])):
+            row = run_photo(kind, w, h, Path(tmp), threads)
+            record.photos.append(row)
+            record.load_end = load_average()
+            log(f"  photo {w}x{h} {kind}: {row['seconds']:.1f} s, peak {row['peak_gib']:.2f} GiB")
+            if after:
+                after(record)
