@@ -27,7 +27,7 @@ from .network import LCoAN
 ProgressFn = Callable[[int, int], None]
 DEFAULT_BUDGET_BYTES = 2 * 1024**3
 DEFAULT_OVERLAP = 16
-DEFAULT_TILE_CAP = 512  # LR side: fewer, larger tiles recompute fewer overlapping pixels (see reuse_freed_memory)
+DEFAULT_TILE_CAP = 384  # LR side: larger tiles recompute less overlap but hold more memory (~1 GiB, LCoAN S)
 DEFAULT_PAD = 8  # LR pixels of edge replication: measured enough for the shipped S models (see module doc)
 
 
