@@ -65,6 +65,20 @@ class Options:
     seed: int
     periodic: float = 0.0  # share of training patches made of one repeated motif (not in the paper)
     mine: float = 0.0  # share of training patches mined for long-range repetition (not in the paper)
+    stop_after: int = 0  # stop (resumably) after this many steps in this process (0: no limit)
+    time_budget: float = 0.0  # stop (resumably) after this many seconds of training in this process (0: none)
+    validate_at_stop: bool = False  # validate at any stop, not only every val_every steps (partial exports)
+
+
+@dataclass
+class Outcome:
+    """Where a process's training loop ended: the step, the training seconds, the log rows and the run's
+    metadata as last written (machines and sessions brought up to date)."""
+
+    step: int
+    train_seconds: float
+    rows: list[dict]
+    meta: dict
 
 
 def schedule(optim: torch.optim.Optimizer, opts: Options, state: dict | None = None, step: int = 0) -> LRScheduler:
@@ -212,7 +226,8 @@ def make_options(args: argparse.Namespace) -> Options:
     return Options(out=Path(args.out), iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                    min_lr=args.min_lr, warmup=args.warmup, val_every=args.val_every,
                    save_every=args.save_every, val_hr_size=args.val_hr_size, seed=args.seed,
-                   periodic=args.periodic, mine=args.mine)
+                   periodic=args.periodic, mine=args.mine, stop_after=args.stop_after,
+                   time_budget=args.time_budget, validate_at_stop=args.export_partial)
 
 
 @dataclass
@@ -277,10 +292,11 @@ def host_id() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
 
 
-def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Process, data: Data, model: LCoAN,
-          optim: torch.optim.Optimizer, start: Start, meta: dict) -> tuple[int, float, list[dict]]:
+def train(opts: Options, cfg: LCoANConfig, proc: Process, data: Data, model: LCoAN,
+          optim: torch.optim.Optimizer, start: Start, meta: dict) -> Outcome:
     """The training loop from ``start.step``: log, validation, resume state and run.json every few
-    steps (rank 0). Returns the step reached, the training seconds and the log rows."""
+    steps (rank 0). ``meta`` is not changed; the :class:`Outcome` carries its updated copy."""
+    meta = dict(meta)
     sched = schedule(optim, opts, start.scheduler, start.step)
     net: nn.Module = model
     if proc.distributed:
@@ -312,13 +328,13 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
         losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_now:.1e}")
-        done = (step == opts.iters or (args.stop_after and run_steps >= args.stop_after)
-                or (args.time_budget and time.time() - started >= args.time_budget))
+        done = (step == opts.iters or (opts.stop_after and run_steps >= opts.stop_after)
+                or (opts.time_budget and time.time() - started >= opts.time_budget))
         if proc.main and (step % opts.val_every == 0 or step % opts.save_every == 0 or done):
             now = time.time()
             train_seconds += now - last_save
             last_save = now
-            validating = step % opts.val_every == 0 or step == opts.iters or (done and args.export_partial)
+            validating = step % opts.val_every == 0 or step == opts.iters or (done and opts.validate_at_stop)
             val = f"{validate(model, data.val_pairs):.4f}" if validating else ""
             rows.append({"step": step, "loss": f"{np.mean(losses):.5f}", "lr": f"{lr_now:.3e}", "val_psnr": val,
                          "elapsed_s": f"{train_seconds:.0f}", "s_per_it": f"{(now - started) / run_steps:.3f}"})
@@ -341,20 +357,20 @@ def train(args: argparse.Namespace, opts: Options, cfg: LCoANConfig, proc: Proce
         if done:
             break
     bar.close()
-    return step, train_seconds, rows
+    return Outcome(step, train_seconds, rows, meta)
 
 
-def export(args: argparse.Namespace, model: LCoAN, data: Data, meta: dict, step: int, train_seconds: float,
-           rows: list[dict], finished_before: bool) -> None:
+def export(args: argparse.Namespace, model: LCoAN, data: Data, outcome: Outcome, finished_before: bool) -> None:
     """Write ``--export`` once the run reached its last step (with ``--export-partial``: at any stop);
     never overwrite it when the run had already finished (a later stage, --init-from this export, may
     have replaced it)."""
+    step, rows = outcome.step, outcome.rows
     if not args.export or (step < args.iters and not args.export_partial):
         return
     if finished_before and Path(args.export).exists():
         print(f"not re-exporting: {args.export} exists", flush=True)
         return
-    card_info = dict(meta, iterations=step, train_seconds=round(train_seconds),
+    card_info = dict(outcome.meta, iterations=step, train_seconds=round(outcome.train_seconds),
                      final_val_psnr=float(next((r["val_psnr"] for r in reversed(rows) if r["val_psnr"]), "nan")),
                      train_images=len(data.train_pairs),
                      val_images=len(data.val_pairs), data=str(args.data))
@@ -393,11 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     proc.log(f"{cfg.attention} preset={args.preset} x{cfg.scale}: {model.num_parameters():,} parameters, "
              f"{len(data.train_pairs)} train / {len(data.val_pairs)} val images (data ready in {data.seconds:.1f}s), "
              f"{here}")
-    step, train_seconds, rows = train(args, opts, cfg, proc, data, model, optim, start, meta)
+    outcome = train(opts, cfg, proc, data, model, optim, start, meta)
     if proc.distributed:
         dist.barrier()
     if proc.main:
-        export(args, model, data, meta, step, train_seconds, rows, finished_before=start.step >= opts.iters)
+        export(args, model, data, outcome, finished_before=start.step >= opts.iters)
     if proc.distributed:
         dist.destroy_process_group()
     return 0
