@@ -24,8 +24,14 @@ def test_attention_table_reads_the_reports(tmp_path: Path) -> None:
     (ckpt / "lcoan-tiny-x2" / "attention.json").write_text(json.dumps([{"data": "bsds", "summary": summary}]))
     (ckpt / "dense-tiny-x2" / "attention.json").write_text("{not json")
     text = attention_table(service(ckpt))
-    assert "| `lcoan-tiny-x2` | none | bsds | +0.123 | 0.61 | 0.50 (flat 0.07) | 90% |" in text
+    assert "| `lcoan-tiny-x2` | none | bsds | +0.123 | – | - / - | 0.61 | 0.50 (flat 0.07) | 90% |" in text
     assert "| `dense-tiny-x2` | none | unreadable attention.json |" in text
+    # a tiled report: the drop and the gain with their intervals, and where the mass goes
+    summary.update(drop_ci={"mean": 0.123, "lo": 0.05, "hi": 0.2}, gain_ci={"mean": 0.08, "lo": -0.01, "hi": 0.17},
+                   mass_self=0.15, mass_beyond_rf=0.41)
+    (ckpt / "lcoan-tiny-x2" / "attention.json").write_text(json.dumps([{"data": "repeat", "summary": summary}]))
+    assert ("| `lcoan-tiny-x2` | none | repeat | +0.123 [+0.050, +0.200] | +0.080 [-0.010, +0.170] | 0.15 / 0.41 | "
+            "0.61 |") in attention_table(service(ckpt))
 
 
 def test_departures_name_only_flags_that_act() -> None:

@@ -8,6 +8,7 @@ import gradio as gr
 from app.services.inspection import inspector_for
 from app.views.diagram import diagram_svg
 from lcoan.checkpoint import training_stages
+from lcoan.introspect.report import interval
 
 TITLE = "About LCoA"
 
@@ -123,19 +124,26 @@ def attention_table(service) -> str:
                 m = r["summary"]
                 recall = f"{m['recall']:.2f} (flat {m['flat_recall']:.2f})" if m.get("recall") is not None else "-"
                 used = f"{100 * m['clusters_used']:.0f}%" if m.get("clusters_used") is not None else "-"
-                rows.append(f"| `{e.folder.name}` | {flags} | {r['data']} | {m['drop']:+.3f} | "
-                            f"{m['entropy']:.2f} | {recall} | {used} |")
+                drop = interval(m["drop_ci"]) if m.get("drop_ci") else f"{m['drop']:+.3f}"
+                mass = " / ".join(f"{m[k]:.2f}" if m.get(k) is not None else "-"
+                                  for k in ("mass_self", "mass_beyond_rf"))
+                rows.append(f"| `{e.folder.name}` | {flags} | {r['data']} | {drop} | {interval(m.get('gain_ci'))} | "
+                            f"{mass} | {m['entropy']:.2f} | {recall} | {used} |")
         except (ValueError, KeyError, TypeError):
-            rows.append(f"| `{e.folder.name}` | {flags} | unreadable attention.json | | | | |")
+            rows.append(f"| `{e.folder.name}` | {flags} | unreadable attention.json | | | | | | |")
     if not rows:
         return ""
     return ("### Do these networks use their attention?\n"
             "Measured on held-out photos (`python -m lcoan.introspect.report`; the README explains each column). "
             "*drop*: Y-PSNR lost when the attention branch is switched off (negative: switching it off helps); "
+            "*gain*: Y-PSNR over the no-attention checkpoint of the same scale; brackets: 95% paired bootstrap "
+            "intervals over the images and the 128x128-LR tiles within them; *self / beyond RF*: share of the "
+            "attention on the query itself / on keys beyond the convolutions' receptive field; "
             "*entropy*: of the dense softmax over the model's own embeddings, / log N (1 = uniform); *recall*: "
             "share of that dense mass on the keys LSP picks; *clusters*: share of the K centroids in use.\n\n"
-            "| checkpoint | departures from the paper | photos | drop (dB) | entropy | recall | clusters |\n"
-            "|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+            "| checkpoint | departures from the paper | photos | drop (dB) [95% CI] | gain over none [95% CI] | "
+            "self / beyond RF | entropy | recall | clusters |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def build(service) -> None:
