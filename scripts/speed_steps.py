@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -33,8 +34,13 @@ def before_package(commit: str, folder: Path):
     """The lcoan package of ``commit`` importable as ``lcoan_before``."""
     tar = subprocess.run(["git", "archive", commit, "lcoan"], cwd=ROOT, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=tar, check=True)
-    (folder / "lcoan").rename(folder / "lcoan_before")
-    sys.path.insert(0, str(folder))
+    package = folder / "lcoan_before"
+    (folder / "lcoan").rename(package)
+    spec = importlib.util.spec_from_file_location("lcoan_before", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lcoan_before"] = module  # its relative imports resolve inside it
+    spec.loader.exec_module(module)
     return importlib.import_module("lcoan_before.inference"), importlib.import_module("lcoan_before.network")
 
 
