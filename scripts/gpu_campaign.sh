@@ -13,8 +13,12 @@
 # curve.png, run.json, resume/), logs/ and heldout.json / heldout.md (lcoan.introspect.report on the
 # held-out folders). Where $OUT is set (the lent machine's output folder), the exports, logs and report
 # are also packed there in pieces of at most 15 MB.
-# Environment: DATA (HR training photos), ITERS (schedule length, default 30000), BATCH (default 16),
-# TIME_BUDGET (seconds of training per call, default 390), THREADS (CPU threads per run).
+# Environment: DATA (HR training photos), ITERS (schedule length, default 2000), BATCH (default 4: twice
+# the LR pixels of the S runs' 16 x 48²), TIME_BUDGET (seconds of training per call, default 390),
+# THREADS (CPU threads per run), PYTHON (default python3).
+# On a lent machine the photos must travel with the tree (../shared does not): copy them once into an
+# ignored folder, `mkdir -p .campaign && cp -r ../shared/data/train/bsds400 .campaign/` (29 MB), then run
+# `DATA=.campaign/bsds400 bash scripts/gpu_campaign.sh runs/gpu` with `.campaign` and `runs/gpu` carried.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rehearse=0
@@ -24,24 +28,25 @@ out=$1
 mkdir -p "$out/logs" "$out/runs"
 
 data=${DATA:-}
-for d in ../shared/data/train/bsds400 shared/data/train/bsds400; do
+for d in ../shared/data/train/bsds400 shared/data/train/bsds400 .campaign/bsds400; do
   [ -z "$data" ] && [ -d "$d" ] && data=$d
 done
 [ -n "$data" ] || { echo "no training photos: set DATA or provide ../shared/data/train/bsds400" >&2; exit 2; }
 
 heldout=data/heldout
-[ -d "$heldout/repeat" ] || python -m scripts.heldout_data --bsds "$data" --out "$heldout"
+py=${PYTHON:-python3}
+[ -d "$heldout/repeat" ] || $py -m scripts.heldout_data --bsds "$data" --out "$heldout"
 
 if [ "$rehearse" = 1 ]; then
   # a dozen photos, 48x48 crops, 2 iterations: every step of the campaign, on the CPU, in a few minutes
   small="$out/rehearse-data"; mkdir -p "$small"
   for f in $(ls "$data" | head -n 12); do ln -sf "$(cd "$data" && pwd)/$f" "$small/$f"; done
   few="$out/rehearse-heldout"; mkdir -p "$few"
-  for f in brick.png text.png; do ln -sf "$(cd "$heldout/repeat" && pwd)/$f" "$few/$f"; done
-  data=$small device=cpu iters=2 patch=48 batch=2 budget=0 threads=${THREADS:-1} lr_size=48 val_split=6
+  for f in text.png coins.png; do ln -sf "$(cd "$heldout/repeat" && pwd)/$f" "$few/$f"; done
+  data=$small device=cpu iters=2 patch=48 batch=2 budget=0 threads=${THREADS:-1} lr_size=64 val_split=6
   report_data=("$few")
 else
-  device=cuda iters=${ITERS:-30000} patch=136 batch=${BATCH:-16} budget=${TIME_BUDGET:-390}
+  device=cuda iters=${ITERS:-2000} patch=136 batch=${BATCH:-4} budget=${TIME_BUDGET:-390}
   threads=${THREADS:-4} lr_size=128 val_split=40
   report_data=("$heldout/bsds" "$heldout/repeat")
 fi
@@ -55,7 +60,7 @@ pids=()
 for kind in lcoan dense none; do
   name=$kind-m-x2
   # shellcheck disable=SC2086
-  python -m lcoan.train $common ${flags[$kind]} --out "$out/runs/$name" --export "$out/$name" \
+  $py -m lcoan.train $common ${flags[$kind]} --out "$out/runs/$name" --export "$out/$name" \
     > "$out/logs/$name.log" 2>&1 &
   pids+=($!)
 done
@@ -63,7 +68,7 @@ status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 if [ "$status" != 0 ]; then tail -n 20 "$out"/logs/*.log >&2; echo "a training run failed" >&2; exit 1; fi
 
-python -m lcoan.introspect.report --checkpoint "$out"/{lcoan,dense,none}-m-x2 --data "${report_data[@]}" \
+$py -m lcoan.introspect.report --checkpoint "$out"/{lcoan,dense,none}-m-x2 --data "${report_data[@]}" \
   --lr-size "$lr_size" --queries 128 --device "$device" --json "$out/heldout.json" > "$out/heldout.md"
 cat "$out/heldout.md"
 
