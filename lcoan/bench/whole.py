@@ -16,7 +16,7 @@ Measured in one run:
   would take with every FLOP at sgemm speed and nothing else (no softmax, gathers or tile overlap);
 - photos (synthetic, a smooth random image with fine noise; ``--photos``): ``python -m lcoan.infer``
   on a 1280 x 1024 and a 4216 x 2371 input at x2 in a child process: wall time (load, tiles, PNG
-  write) and its peak resident memory (``ru_maxrss``).
+  write) and its peak resident memory (``VmHWM``, printed by the child at exit).
 
 Checkpoints: ``checkpoints/{none,lcoan,dense}-s-x2`` when present, else seeded random ``s`` networks
 of the same shapes (the cost does not depend on the weights). Rows go to ``whole.csv`` in the output
@@ -24,7 +24,6 @@ folder and the ``whole`` block of the README (:mod:`.whole_report`).
 """
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -141,18 +140,29 @@ def run_photo(kind: str, width: int, height: int, folder: Path, threads: int) ->
     src, dst = folder / f"photo-{width}x{height}.png", folder / f"out-{kind}-{width}x{height}.png"
     if not src.exists():
         Image.fromarray(synthetic(height, width, seed=width)).save(src, compress_level=1)
-    cmd = [sys.executable, "-m", "lcoan.infer", str(src), "-o", str(dst),
+    cmd = [sys.executable, "-c", PEAK_WRAPPER, "lcoan.infer", str(src), "-o", str(dst),
            "--checkpoint", str(ROOT / "checkpoints" / CHECKPOINT[kind]), "--threads", str(threads)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-2000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
+    peak = next(int(line.split("=")[1]) for line in proc.stderr.splitlines() if line.startswith("peak_kib="))
     return dict(kind=kind, width=width, height=height, threads=threads, seconds=seconds,
-                peak_gib=usage.ru_maxrss * 1024 / 2**30, line=out.strip())  # ru_maxrss: KiB on Linux
+                peak_gib=peak * 1024 / 2**30, line=proc.stdout.strip())
+
+
+# Runs a module as __main__ and prints its own peak resident memory (VmHWM of the exec'd process) at
+# exit. Not the child's ru_maxrss: Linux counts the forking parent's resident memory into it.
+PEAK_WRAPPER = """import atexit, runpy, sys
+def peak():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            print('peak_kib=' + line.split()[1], file=sys.stderr)
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
+"""
 
 
 def run(argv: tuple[str, ...], out: Path, quick: bool, size: int, photos: bool, threads: tuple[int, ...],
