@@ -3,6 +3,7 @@
     python -m scripts.speed_steps                     # before = 065bae5 (the code before the speed work)
     python -m scripts.speed_steps --malloc   # both with freed buffers kept (lcoan.inference.reuse_freed_memory)
     python -m scripts.speed_steps --tiles 128 256 384 512   # per-pixel cost against the tile side (working tree)
+    python -m scripts.speed_steps --nonlocal 64 128   # paper-preset LCoA alone (bench's nonlocal_part), 1 thread
 
 The earlier code is extracted with ``git archive`` into a temporary package (``lcoan_before``); both
 run ``upscale_array`` (edge padding, automatic tiles) on the same synthetic S x S LR image with the
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--malloc", action="store_true", help="keep freed buffers in the heap (both versions)")
     p.add_argument("--tiles", type=int, nargs="*", help="tile sides to compare (working tree only)")
+    p.add_argument("--nonlocal", dest="nonlocal_sizes", type=int, nargs="*",
+                   help="LR sides: the paper preset's non-local part (lsp+coa, all groups) before / now")
     args = p.parse_args(argv)
+    if args.nonlocal_sizes:
+        return nonlocal_steps(args)
     if args.malloc:
         reuse_freed_memory()
     rgb = synthetic(args.size, args.size)
@@ -83,6 +88,39 @@ def main(argv: list[str] | None = None) -> int:
         for when in ("before", "now"):
             if f"lcoan {when}" in med:
                 print(f"  lcoan / none {when}: {med[f'lcoan {when}'] / med[f'none {when}']:.2f}")
+    return 0
+
+
+def nonlocal_steps(args: argparse.Namespace) -> int:
+    """lsp+coa of the paper preset (random weights, seeded), the earlier code's nonlocal_part against
+    the current one, on the same features, interleaved, 1 thread; with the paper's FLOP floor."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lcoan.bench.whole import sgemm_gflops
+    from lcoan.bench.workload import build_models, nonlocal_part
+
+    tmp = tempfile.TemporaryDirectory()
+    before_package(args.before, Path(tmp.name))
+    old_workload = importlib.import_module("lcoan_before.bench.workload")
+    torch.set_num_threads(1)
+    old_model = old_workload.build_models("paper", torch.device("cpu"))["lsp+coa"]
+    new_model = build_models("paper", torch.device("cpu"))["lsp+coa"]
+    new_model.load_state_dict(old_model.state_dict())
+    for size in args.nonlocal_sizes:
+        y = torch.randn(1, new_model.cfg.num_feat, size, size)
+        fns = {"before": old_workload.nonlocal_part(old_model, "lsp+coa", y),
+               "now": nonlocal_part(new_model, "lsp+coa", y)}
+        with torch.inference_mode():
+            for fn in fns.values():
+                fn()
+            with FlopCounterMode(display=False) as counter:
+                fns["now"]()
+            med = {k: statistics.median(v) * 1e3 for k, v in round_robin(fns, args.repeats + 2).items()}
+            rate = sgemm_gflops()
+        floor = counter.get_total_flops() / rate / 1e6
+        print(f"paper preset lsp+coa {size}x{size}, 1 thread: before {med['before']:.1f} ms, now {med['now']:.1f} ms, "
+              f"now / before {med['now'] / med['before']:.2f}; FLOPs {counter.get_total_flops() / 1e9:.2f} G, "
+              f"sgemm {rate:.0f} GFLOPS, floor {floor:.0f} ms, now / floor {med['now'] / floor:.2f}")
     return 0
 
 
