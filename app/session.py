@@ -20,29 +20,6 @@ import gradio as gr
 from app.services.models import ServiceError
 
 
-def PictureInput(**kwargs: Any) -> gr.Image:  # noqa: N802 - used like the component it makes
-    """The picture upload of every tab: a ``gr.Image`` (``type="filepath"``) whose preprocessing never raises.
-
-    Gradio's own opens the file with PIL and, for a file that is not an image (a text file named .png),
-    left an ``UnidentifiedImageError`` traceback in the server log from every handler that takes the
-    picture, the shared-picture ones included. This one passes such a file's path on, so the project's
-    loader names the problem in each tab's status line, and the shared picture follows it (the other tabs
-    say the same instead of silently keeping the old picture). An instance attribute, not a subclass:
-    Gradio writes a .pyi stub beside any module that defines a component class."""
-    image = gr.Image(type="filepath", **kwargs)
-    plain = image.preprocess
-
-    def preprocess(payload: Any) -> Any:
-        try:
-            return plain(payload)
-        except (OSError, ValueError, SyntaxError):  # PIL.UnidentifiedImageError is an OSError
-            path = getattr(payload, "path", None)
-            return str(path) if path else None
-
-    image.preprocess = preprocess
-    return image
-
-
 def file_path(value: Any) -> str | None:
     """The path of an image component's value (filepath string or Gradio file payload)."""
     if isinstance(value, dict):

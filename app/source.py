@@ -15,7 +15,8 @@ import gradio as gr
 from app.services.inspection import InspectService
 from app.services.region import MAX_POSITIONS, choose_region
 
-from .session import PictureInput, Shared, file_path, image_size, inspecting_line
+from .picture import PictureInput
+from .session import Shared, file_path, image_size, inspecting_line
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -79,7 +80,7 @@ def source_panel(inspector: InspectService, name: str, shared: Shared | None = N
         scales[0] if scales else None)
     inspecting = gr.Markdown(inspecting_line(None, None), elem_id=f"{name}-inspecting")
     with gr.Row(equal_height=False):
-        image = PictureInput(label="Low-resolution input (the model's input)",
+        image = PictureInput(label="Low-resolution input (the model's input)", type="filepath",
                              sources=["upload", "clipboard"], height=220, scale=2, elem_id=f"{name}-source-image")
         with gr.Column(scale=1, min_width=220):
             # a Radio, not a Dropdown: a Dropdown of int values set from the shared state kept firing

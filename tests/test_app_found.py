@@ -8,9 +8,9 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from app.picture import PictureInput
 from app.services.region import region_box, textured_box
 from app.services.superresolve import load_input
-from app.session import PictureInput
 from app.source import traced_note
 from tests.test_io import bomb_png
 
@@ -79,3 +79,14 @@ def test_the_efficiency_line_names_the_centre_crop_it_times(tmp_path):
     Image.fromarray(np.zeros((170, 256, 3), np.uint8)).save(path)
     assert traced_note(str(path), "downscale") == "traced at 157x104 LR, downscaled"
     assert traced_note(str(path), "crop", "timed") == "timed at 128x128 LR, centre crop"
+
+
+def test_a_tiny_garbage_file_gets_the_loaders_message_not_a_struct_error():
+    from lcoan.imaging.io import ImageError, load_image
+    for data in (b"hi", b"\x00\x01", b"not a picture\n"):
+        try:
+            load_image(data)
+        except ImageError as exc:
+            assert "not an image" in str(exc)
+        else:
+            raise AssertionError(data)

@@ -20,6 +20,7 @@ from app.services.region import REGION_MODES
 from app.views import experiments as views
 from app.views.common import colormap, enlarge, pil
 
+from ..picture import PictureInput
 from ..services.experiments import (
     FAR_LR,
     KNOB_SIDE,
@@ -31,7 +32,7 @@ from ..services.experiments import (
     Pair,
     experiments_for,
 )
-from ..session import PictureInput, Shared, display_name, file_path, inspecting_line
+from ..session import Shared, display_name, file_path, inspecting_line
 
 TITLE = "Experiments"
 HEAVY = "experiments"
@@ -68,7 +69,7 @@ def build(service, shared: Shared) -> None:
         "(degrade then restore). Only the trace download uses the picture as the LR input, like the inspect tabs.")
     line = gr.Markdown(inspecting_line(None, None), elem_id="experiments-inspecting")
     with gr.Row(equal_height=False):
-        image = PictureInput(label="Picture (the high-resolution reference here)",
+        image = PictureInput(label="Picture (the high-resolution reference here)", type="filepath",
                              sources=["upload", "clipboard"], height=220, scale=2, elem_id="experiments-source-image")
         with gr.Column(scale=1, min_width=220):
             scale = gr.Dropdown([(f"x{s}", s) for s in scales],

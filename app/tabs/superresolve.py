@@ -18,6 +18,7 @@ import gradio as gr
 
 from app.errors import gpu, reported
 
+from ..picture import PictureInput
 from ..services.examples import available
 from ..services.models import ModelService, ServiceError
 from ..services.superresolve import (
@@ -31,7 +32,7 @@ from ..services.superresolve import (
     lookup,
     save_result,
 )
-from ..session import PictureInput, Shared, display_name
+from ..session import Shared, display_name
 from ..views.superresolve import crops, method_crop, preview, preview_factor
 
 WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sr-png")  # result PNGs, off the event's path
@@ -113,7 +114,7 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
     has_baselines = any(service.has(m, s) for m in REGION for s in scales)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            image = PictureInput(label="Input image (click it to pick the comparison region)",
+            image = PictureInput(label="Input image (click it to pick the comparison region)", type="filepath",
                                  image_mode=None, sources=["upload", "clipboard"], format="png", height=300,
                                  elem_id="sr-input")
             examples = available()
