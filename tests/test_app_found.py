@@ -23,7 +23,7 @@ def test_an_unreadable_upload_reaches_the_loader_instead_of_a_traceback(tmp_path
     good = tmp_path / "ok.png"
     Image.new("RGB", (5, 4)).save(good)
     with gr.Blocks():
-        image = PictureInput(label="picture")
+        image = PictureInput(label="picture", type="filepath")
     assert image.get_block_name() == "image" and image.type == "filepath"  # a plain Image to the page and the API
     assert image.preprocess(FileData(path=str(bad), orig_name="notes.png")) == str(bad)  # Gradio's raised here
     assert image.preprocess(FileData(path=str(good), orig_name="ok.png")) == str(good)
