@@ -74,7 +74,7 @@ def build(service, shared: Shared | None = None) -> None:
                 go = gr.Button("Show", variant="secondary")
                 far = gr.Button("Show me a far-reaching query", variant="primary", elem_id="attention-far")
         with gr.Column():
-            info = gr.Markdown(elem_id="attention-info")
+            info = gr.Markdown(label="query info", elem_id="attention-info")
             mass = gr.Plot(label="Where the mass goes", elem_id="attention-mass")
             recall = gr.Plot(label="Attention-mass recall")
     contributions = gr.Plot(label="LCoAN: each group's contribution")

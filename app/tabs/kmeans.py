@@ -44,7 +44,7 @@ def build(service_: Any, shared: Shared | None = None) -> None:
         reseed = gr.Radio(RESEED, value="auto", label="Re-seed dead clusters (not in the paper)",
                           elem_id="kmeans-reseed")
         go = gr.Button("Run k-means", variant="primary", elem_id="kmeans-run")
-    status = gr.Markdown(elem_id="kmeans-status")
+    status = gr.Markdown(label="status", elem_id="kmeans-status")
     with gr.Row():
         with gr.Column():
             frame = gr.Image(label="Cluster of each LR position at this frame", format="png", interactive=False,

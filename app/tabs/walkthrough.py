@@ -46,7 +46,7 @@ def build(service_: Any, shared: Shared | None = None) -> None:
         qx = gr.Number(label="query col (LR px; -1: the far-reaching query)", value=-1, precision=0,
                        elem_id="walkthrough-col")
         go = gr.Button("Walk through", variant="primary", elem_id="walkthrough-run")
-    status = gr.Markdown(elem_id="walkthrough-status")
+    status = gr.Markdown(label="status", elem_id="walkthrough-status")
     caption = gr.Markdown(elem_id="walkthrough-caption")
     with gr.Row():
         prev = gr.Button("← Previous", elem_id="walkthrough-prev", size="sm")
