@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .checkpoint import CheckpointError, load
 from .config import SCALES
 from .imaging.io import ImageError, load_image, save_image
-from .inference import default_device, reuse_freed_memory, upscale_image
+from .inference import default_device, idle_cores, reuse_freed_memory, upscale_image
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,14 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, choices=SCALES, help="needed with --bicubic")
     p.add_argument("--tile", type=int, help="LR tile size (default: chosen from a memory budget)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default 0: every core on this one image)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (default 0: the idle cores: every core of an idle machine on this image)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads if args.threads > 0 else idle_cores())
     reuse_freed_memory()  # large tiles without a page fault per fresh buffer (see lcoan.inference)
     try:
         if args.output.suffix.lower() != ".png":

@@ -12,6 +12,7 @@ which is what :mod:`lcoan.evaluate` scores (the recorded benchmark numbers stay 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -57,6 +58,18 @@ def reuse_freed_memory(limit_bytes: int = 2 * 1024**3) -> bool:
     m_trim_threshold, m_mmap_threshold = -1, -3
     limit = min(limit_bytes, 2**31 - 1)
     return bool(mallopt(m_mmap_threshold, min(limit, 2**30))) and bool(mallopt(m_trim_threshold, limit))
+
+
+def idle_cores() -> int:
+    """Cores not already busy (cores minus the 1-minute load average), at least 1: on a shared CPU more
+    torch threads than idle cores make a pass slower, not faster (each parallel op waits for the
+    busiest core; measured here: 2 threads 2x slower than 1 while other jobs held a core)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        busy = 0
+    return max(1, min(cores, cores - busy))
 
 
 def estimate_bytes(model: LCoAN, h: int, w: int) -> int:

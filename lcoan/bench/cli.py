@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> Options | argparse.Namespace:
                        "'whole'; --readme default README.md)")
     whole.add_argument("--size", type=int, default=512, help="LR side of the whole image (default 512)")
     whole.add_argument("--photos", action="store_true", help="also 1280x1024 and 4216x2371 photos through lcoan.infer")
+    whole.add_argument("--photo-threads", type=int, default=0,
+                       help="threads of the photo runs (default: the count that was faster for lcoan in the table)")
     args = p.parse_args(argv)
     if args.whole:
         return args
@@ -86,6 +88,7 @@ def main_whole(args: argparse.Namespace, argv: tuple[str, ...]) -> int:
     record = run_whole(argv, args.out, args.quick, size, False, threads, log)
     paths = write(record)
     if args.photos and not args.quick:
-        run_photos(record, max(threads), log, after=write)
+        fastest = min((r for r in record.rows if r["kind"] == "lcoan"), key=lambda r: r["us_per_px"])["threads"]
+        run_photos(record, args.photo_threads or fastest, log, after=write)
     log(f"done in {record.wall_s:.0f} s: " + ", ".join(str(p) for p in paths))
     return 0
