@@ -67,7 +67,27 @@ def markdown(record: WholeRecord) -> str:
         for p in record.photos:
             out.append(f"| {p['width']}x{p['height']} | {p['kind']} | {p['threads']} | {p['seconds']:.1f} | "
                        f"{p['peak_gib']:.2f} | {p['line'].split(' -> ')[-1]} |")
+    out += targets(record)
     return "\n".join(out)
+
+
+def targets(record: WholeRecord) -> list[str]:
+    """Issue 25's musts that this run measures, met or missed."""
+    def verdict(value: float | None, bar: float) -> str:
+        return "n/a" if value is None else ("met" if value <= bar else "MISSED")
+
+    lines = ["", "Issue 25's musts measured here:"]
+    for t in sorted(record.sgemm):
+        none, lcoan = _row(record, "none", t), _row(record, "lcoan", t)
+        if none and lcoan:
+            r = lcoan["us_per_px"] / none["us_per_px"]
+            lines.append(f"- lcoan / none <= 1.5 (aim 1.3), {t} thread(s): {r:.2f}, {verdict(r, 1.5)}")
+    for (w, h), bar in (((1280, 1024), 20.0), ((4216, 2371), 120.0)):
+        p = next((p for p in record.photos if p["kind"] == "lcoan" and (p["width"], p["height"]) == (w, h)), None)
+        if p:
+            lines.append(f"- LCoAN on a {w}x{h} photo <= {bar:.0f} s (here through `lcoan.infer`, PNG write included): "
+                         f"{p['seconds']:.1f} s, {verdict(p['seconds'], bar)}; peak {p['peak_gib']:.2f} GiB")
+    return lines
 
 
 def write_outputs(record: WholeRecord, out: Path, readme: Path) -> list[Path]:
