@@ -6,12 +6,14 @@ Needs Debian's chromium (/usr/bin/chromium) and the Python package playwright. O
 headless and uploads a real photo (default: scikit-image's ``coffee``, 600x400, CC0) in the
 Super-resolve tab: Upscale x2 (the default), a region picked by clicking the input, then Degrade
 then restore (PSNR/SSIM table). The inspection tabs follow the same picture (one picture across
-tabs); the script clicks a query in the Attention tab, runs the Efficiency measurement, and saves
+tabs); the script asks the Attention tab for the far-reaching query, steps the LSP walkthrough to its
+softmax weights, runs k-means live from a fresh start, runs the Efficiency measurement, and saves
 one full-page PNG per view.
 """
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,7 @@ def main() -> None:
                 page.get_by_role("tab", name=name).click()
 
             def shot(name: str) -> None:
+                page.wait_for_function("() => !/processing \\|/.test(document.body.innerText)", timeout=300_000)
                 page.wait_for_timeout(2500)  # plots finish drawing
                 page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
                 print("saved", args.out / f"{name}.png", flush=True)
@@ -100,11 +103,30 @@ def main() -> None:
             shot("clusters")
 
             tab("Attention per layer")
-            wait_text(page, "#attention-info", "Query")
-            box = page.locator("#attention-overlay img").bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.38)
-            page.wait_for_timeout(6000)
+            wait_text(page, "#attention-info", "Self-weight")
+            first = page.locator("#attention-info").inner_text()
+            page.locator("#attention-far").click()  # the query whose attention reaches farthest
+            centre = re.search(r"Query \(row \d+, col \d+\)", first).group(0)
+            page.wait_for_function("(old) => { const t = document.querySelector('#attention-info')?.innerText || '';"
+                                   " return /Query \\(row/.test(t) && !t.includes(old); }", arg=centre, timeout=300_000)
             shot("attention")
+
+            tab("LSP step by step")
+            wait_text(page, "#walkthrough-caption", "Step 1 of 8")
+            for _ in range(5):  # step 6: the query's softmax weights
+                page.locator("#walkthrough-next").click()
+            wait_text(page, "#walkthrough-caption", "Step 6 of 8")
+            shot("walkthrough")
+
+            tab("k-means live")
+            wait_text(page, "#kmeans-status", "clusters used")
+            page.locator("#kmeans-start").get_by_text("fresh").click()
+            before = page.locator("#kmeans-status").inner_text()
+            page.locator("#kmeans-run").click()
+            page.wait_for_function("(old) => document.querySelector('#kmeans-status')?.innerText !== old",
+                                   arg=before, timeout=120_000)
+            wait_text(page, "#kmeans-caption", "EMA step")
+            shot("kmeans")
 
             tab("Shared similarity")
             page.wait_for_timeout(12000)

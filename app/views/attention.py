@@ -55,7 +55,7 @@ def attention_overlay(trace: Trace, image: np.ndarray, position: int, factor: in
     return pil(outline_keys(big, trace.lr_size, position, q.top_rc(), f))
 
 
-def match_strip(image: np.ndarray, q: QueryAttention, radius: int = 4, zoom: int = 8) -> Image.Image:
+def match_strip(image: np.ndarray, q: QueryAttention, radius: int = 4, zoom: int = 10) -> Image.Image:
     """The query's patch (cyan) then its top matches' patches (yellow), (2 radius + 1)^2 LR px each,
     side by side, each labelled with its weight and distance from the query."""
     h, w = q.lr_size
@@ -90,10 +90,11 @@ def mass_figure(splits: dict[str, QueryAttention]) -> go.Figure:
                              marker_color=RING_COLOURS[ring], text=[f"{v:.0f}%" for v in values],
                              textposition="inside", hovertemplate="%{y}: %{x:.1f}%<extra>" + RING_LABELS[ring] +
                              "</extra>"))
-    fig.update_layout(barmode="stack", height=110 + 28 * len(names), xaxis=dict(range=[0, 100], title="% of mass"),
+    fig.update_layout(barmode="stack", height=150 + 34 * len(names), xaxis=dict(range=[0, 100], title="% of mass"),
                       title=f"Where this query's attention goes (receptive field: {radius} LR px each way)",
-                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.35),
-                      margin=dict(l=110, r=20, t=40, b=40))
+                      yaxis=dict(autorange="reversed", tickmode="array", tickvals=names, ticktext=names),
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+                      margin=dict(l=120, r=20, t=80, b=40))
     return fig
 
 

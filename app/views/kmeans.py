@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from lcoan.introspect.kmeans_live import Frame, KMeansRun
 
+from .clusters import shaded
 from .common import display_factor, display_uint8, enlarge, palette, pil
 
 PHASES = {"start": "start", "init": "k-means init", "ema": "EMA step"}
@@ -19,12 +20,12 @@ def frame_label(f: Frame) -> str:
             + (f", {f.reseeded} re-seeded" if f.reseeded else ""))
 
 
-def frame_map(run: KMeansRun, frame: Frame, image: np.ndarray, opacity: float = 0.75,
+def frame_map(run: KMeansRun, frame: Frame, image: np.ndarray, opacity: float = 0.85,
               factor: int | None = None) -> Image.Image:
     """The image tinted by each position's cluster at this frame (colours: the cluster palette, by id, so
-    one centroid keeps its colour from frame to frame)."""
+    one centroid keeps its colour from frame to frame; shaded by the photo as the Clusters map is)."""
     colours = palette(run.num_clusters)[frame.codes.numpy()].reshape(*run.lr_size, 3).astype(np.float32)
-    out = (1 - opacity) * display_uint8(image).astype(np.float32) + opacity * colours
+    out = (1 - opacity) * display_uint8(image).astype(np.float32) + opacity * shaded(colours, image)
     return pil(enlarge(np.round(out).astype(np.uint8), factor or display_factor(run.lr_size, 480)))
 
 
