@@ -66,7 +66,7 @@ def markdown(record: WholeRecord) -> str:
                 "|---|---|---:|---:|---:|---|"]
         for p in record.photos:
             out.append(f"| {p['width']}x{p['height']} | {p['kind']} | {p['threads']} | {p['seconds']:.1f} | "
-                       f"{p['peak_gib']:.2f} | {p['line'].split(' -> ')[-1]} |")
+                       f"{p['peak_gib']:.2f} | {p['line'].split(' -> ')[-1].split(' ', 1)[-1]} |")
     out += targets(record)
     return "\n".join(out)
 
