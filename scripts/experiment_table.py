@@ -131,6 +131,11 @@ def val_gain(run: dict, base: dict | None) -> str:
 SETS = ("bsds", "repeat")
 
 
+def legacy(rec: dict) -> bool:
+    """A run measured only by the earlier report (centre crops of bsds and structure, no tiles)."""
+    return bool(rec["data"]) and not all("tiles" in rec["data"].get(d, {}) for d in SETS)
+
+
 def table(records: list[dict]) -> str:
     """One row per run with a held-out report on the tiles of bsds and repeat (the runs measured before
     that report existed are listed by :func:`legacy_table`)."""
@@ -141,16 +146,16 @@ def table(records: list[dict]) -> str:
              + " | self mass | beyond RF | entropy | recall | clusters |",
              "|" + "---|" * (14 + 3 * len(SETS))]
     for r in records:
-        if not all("tiles" in r["data"].get(d, {}) for d in SETS):
+        if legacy(r):
             continue
         base = none.get(pair(r))
         cells = []
         for d in SETS:
-            sm = r["data"][d]
+            sm = r["data"].get(d, {})
             gain = gain_interval(r["results"][d], base["results"][d]) \
-                if base and r["kind"] != "none" and d in base["results"] else None
+                if base and r["kind"] != "none" and d in base["results"] and d in r["results"] else None
             cells += [f(sm.get("psnr_on")), interval(gain), interval(sm.get("drop_ci"))]
-        per = [r["data"][d] for d in SETS]
+        per = [r["data"].get(d, {}) for d in SETS]
 
         def joined(key: str, pct: bool = False, per: list = per) -> str:
             vals = [x.get(key) for x in per if x.get(key) is not None]
@@ -174,7 +179,7 @@ def legacy_table(records: list[dict]) -> str:
              "entropy | recall | clusters |",
              "|" + "---|" * 18]
     for r in records:
-        if all("tiles" in r["data"].get(d, {}) for d in SETS):
+        if not legacy(r):
             continue
         base = none.get(pair(r))
         b, s = r["data"].get("bsds", {}), r["data"].get("structure", {})

@@ -47,7 +47,7 @@ def test_gain_pairs_same_scale_and_patch(tmp_path: Path) -> None:
 
 def test_running_run_is_marked(tmp_path: Path) -> None:
     fake_run(tmp_path, "dense-fix-p48", "dense", 2, 450, [30.4, 30.45], attn_res_scale=1.0)
-    cells = row(legacy_table(collect(tmp_path)), "dense-fix-p48")
+    cells = row(table(collect(tmp_path)), "dense-fix-p48")  # no report yet: the current table
     assert cells[5] == "450/600 (running)"
     assert cells[3] == "ars1"
     assert cells[6] == "2.50"  # median s/iteration of the logged rows
@@ -79,7 +79,7 @@ def test_gain_pairs_same_schedule_and_matches_steps_while_running(tmp_path: Path
     fake_run(tmp_path, "none-p48", "none", 2, 600, [30.0, 30.2, 30.3, 30.4])
     fake_run(tmp_path, "none-p48-long", "none", 2, 400, [30.0, 30.1, 30.15], iters=4000)
     fake_run(tmp_path, "lsp-fix-p48-long", "lsp", 2, 600, [30.0, 30.2, 30.35, 30.5], iters=4000)
-    cells = row(legacy_table(collect(tmp_path)), "lsp-fix-p48-long")
+    cells = row(table(collect(tmp_path)), "lsp-fix-p48-long")
     # paired with the 4000-iteration none run, not the 600 one, and at step 400, the last both logged
     assert cells[8] == "+0.200 @400"
     assert cells[5] == "600/4000 (running)"
@@ -94,7 +94,7 @@ def test_periodic_runs_pair_with_the_periodic_none_run(tmp_path: Path) -> None:
         info = json.loads((tmp_path / name / "run.json").read_text())
         info["command"] += " --periodic 0.25"
         (tmp_path / name / "run.json").write_text(json.dumps(info))
-    text = legacy_table(collect(tmp_path))
+    text = table(collect(tmp_path))
     cells = row(text, folder.name)
     assert cells[3] == "ls8, periodic 0.25" and cells[8] == "+0.300"
     assert row(text, "none-per-p48")[3] == "periodic 0.25" and row(text, "none-p48")[3] == "paper"
