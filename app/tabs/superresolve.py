@@ -196,7 +196,13 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
     @gpu
     @reported(len(outputs))
     def on_pick_input(payload, scale, mode, downscale, side, with_baselines, left, right,
-                      evt: gr.SelectData, progress=gr.Progress()):
+                      evt: gr.EventData, progress=gr.Progress()):
+        # gr.EventData, not gr.SelectData: the page also sends this input's select event with no data (seen
+        # after Run, in Gradio 6.31), and SelectData(None) raised inside Gradio, a traceback in the server log
+        if not isinstance(getattr(evt, "_data", None), dict):
+            yield tuple(gr.skip() for _ in outputs)
+            return
+        evt = gr.SelectData(evt.target, evt._data)
         w, h = load_input(payload, settings.max_upload_bytes).size
         centre = fraction(evt, w, h)
         yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre, progress)
