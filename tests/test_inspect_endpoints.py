@@ -68,7 +68,7 @@ def test_attention_highlights_exactly_the_window_keys(server):
     p = insp.lcoan.patterns[0]
     for y, x in ((0, 0), (5, 9), (11, 13)):
         out = client.predict(**_args(paths["photo"]), y=y, x=x, log=False, api_name="/attention")
-        overlay, recall_fig, contrib, dense, info, data, qy, qx, matches, mass = out
+        overlay, recall_fig, contrib, dense, info, data, qy, qx, matches, mass, dense_overlay, dense_matches = out
         pos = y * 14 + x
         assert (data["query"], data["position"], qy, qx) == ([y, x], pos, y, x)
         assert sorted(data["keys"]) == sorted(p.keys_of(pos).tolist())
@@ -91,6 +91,15 @@ def test_attention_highlights_exactly_the_window_keys(server):
         assert sum(data["mass"].values()) == pytest.approx(1, abs=1e-5)
         assert data["mass"]["self"] == pytest.approx(data["self_weight"], abs=1e-5)
         assert Image.open(matches).size[0] > Image.open(matches).size[1] and mass is not None
+        # the same drawing for the dense model's layer 1, its self-weight in the data
+        assert Image.open(dense_overlay).size == Image.open(overlay).size and dense_matches is not None
+        assert 0 <= data["dense"][0]["self_weight"] <= 1 and data["dense"][0]["keys"] == 168
+
+
+def test_dense_layer_to_draw_is_checked(server):
+    client, _, paths = server
+    info = client.predict(**_args(paths["photo"]), y=1, x=2, log=True, dense_layer=9, api_name="/attention")[4]
+    assert "the dense model has layers 1..3, got 9" in info
 
 
 def test_far_reaching_query_and_scale_keeps_nothing_stale(server):

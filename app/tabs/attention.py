@@ -7,6 +7,7 @@ import gradio as gr
 from app.errors import gpu, reported
 from app.services import attention
 from app.services.inspection import Inspection, InspectService, inspector_for
+from app.services.models import ServiceError
 from app.views import attention as views
 from app.views.common import display_to_position
 from lcoan.introspect.query import QueryAttention
@@ -77,15 +78,27 @@ def build(service, shared: Shared | None = None) -> None:
             info = gr.Markdown(label="query info", elem_id="attention-info")
             mass = gr.Plot(label="Where the mass goes", elem_id="attention-mass")
             recall = gr.Plot(label="Attention-mass recall")
+    with gr.Row():
+        with gr.Column():
+            dense_image = gr.Image(label="Dense NLA, the same query at one layer: keys by weight (same drawing)",
+                                   format="png", interactive=False, height=480, elem_id="attention-dense-overlay")
+            dense_matches = gr.Image(label="Dense NLA: the query and its strongest matches at that layer",
+                                     format="png", interactive=False, height=110, elem_id="attention-dense-matches")
+        with gr.Column(scale=0, min_width=220):
+            dense_layer = gr.Number(value=1, precision=0, label="dense layer to draw", elem_id="attention-dense-layer",
+                                    info="LSP: one set of weights for every group (CoA); dense: its own per layer")
     contributions = gr.Plot(label="LCoAN: each group's contribution")
     dense = gr.Plot(label="Dense NLA: each layer's attention for the same query")
     data = gr.JSON(label="Query data", visible=False)
     where = gr.State(None)  # the last query as fractions of its map: kept across scale / region changes
 
-    def render(insp: Inspection, y: int, x: int, log: bool):
+    def render(insp: Inspection, y: int, x: int, log: bool, layer: int | None = 1):
         q = attention.lsp_query(inspector, insp, y, x)
         stats = inspector.recall_stats(insp)
         dq = attention.dense_queries(inspector, insp, y, x)
+        layer = 1 if layer is None else int(layer)
+        if dq and not 1 <= layer <= len(dq):
+            raise ServiceError(f"the dense model has layers 1..{len(dq)}, got {layer}")
         dense_trace = insp.dense
         pos = q.position
         dense_fig = views.dense_maps_figure(dense_trace, pos, log=log) if dense_trace is not None else None
@@ -98,51 +111,55 @@ def build(service, shared: Shared | None = None) -> None:
                 views.recall_figure(stats["values"].numpy(), q.recall),
                 views.contributions_figure(insp.lcoan, pos, log=log), dense_fig, note,
                 attention.payload(insp, q, dq, stats), y, x, views.match_strip(insp.image, q),
-                views.mass_figure(splits), ((y + 0.5) / h, (x + 0.5) / w))
+                views.mass_figure(splits),
+                views.attention_overlay(insp.dense, insp.image, pos, q=dq[layer - 1]) if dq else None,
+                views.match_strip(insp.image, dq[layer - 1]) if dq else None, ((y + 0.5) / h, (x + 0.5) / w))
 
-    outputs = [image, recall, contributions, dense, info, data, qy, qx, matches, mass, where]
+    outputs = [image, recall, contributions, dense, info, data, qy, qx, matches, mass, dense_image, dense_matches,
+               where]
 
     @gpu
     @reported(len(outputs), status=4)
-    def show(image, scale, region, y, x, log):
+    def show(image, scale, region, y, x, log, dense_layer=1):
         if image is None:
-            return None, None, None, None, "Upload an image or pick an example.", None, None, None, None, None, None
+            return (None,) * 4 + ("Upload an image or pick an example.",) + (None,) * (len(outputs) - 5)
         insp = inspector.inspect(image, scale, region)
-        return render(insp, *attention.resolve_query(insp, y, x), log)
+        return render(insp, *attention.resolve_query(insp, y, x), log, dense_layer)
 
     @gpu
     @reported(len(outputs), status=4)
-    def click(image, scale, region, log, evt: gr.SelectData):
+    def click(image, scale, region, log, dense_layer, evt: gr.SelectData):
         if image is None or evt.index is None:
             return [gr.skip()] * len(outputs)
         insp = inspector.inspect(image, scale, region)
         y, x = display_to_position(evt.index[0], evt.index[1], insp.size)
-        return render(insp, y, x, log)
+        return render(insp, y, x, log, dense_layer)
 
     @gpu
     @reported(len(outputs), status=4)
-    def farthest(image, scale, region, log):
+    def farthest(image, scale, region, log, dense_layer=1):
         if image is None:
-            return [gr.skip()] * (len(outputs) - 7) + ["Upload an image or pick an example."] + [gr.skip()] * 6
+            return [gr.skip()] * 4 + ["Upload an image or pick an example."] + [gr.skip()] * (len(outputs) - 5)
         insp = inspector.inspect(image, scale, region)
-        return render(insp, *attention.far_query(inspector, insp), log)
+        return render(insp, *attention.far_query(inspector, insp), log, dense_layer)
 
     @gpu
     @reported(len(outputs), status=4)
-    def fresh(image, scale, region, log, fraction):
+    def fresh(image, scale, region, log, dense_layer, fraction):
         """A new picture (or scale / region): the same place as the last query (its centre the first time)."""
         if image is None:
             return show(image, scale, region, None, None, log)
         insp = inspector.inspect(image, scale, region)
-        return render(insp, *attention.resolve_query(insp, None, None, fraction), log)
+        return render(insp, *attention.resolve_query(insp, None, None, fraction), log, dense_layer)
 
-    gr.on([go.click, qy.submit, qx.submit, log.input], show, inputs=[*src.inputs, qy, qx, log], outputs=outputs,
+    gr.on([go.click, qy.submit, qx.submit, log.input, dense_layer.submit], show,
+          inputs=[*src.inputs, qy, qx, log, dense_layer], outputs=outputs,
           api_name="attention",
           api_description="One query's attention (row y, col x of the traced LR map; empty: the centre): LSP keys by "
                           "weight, self-weight, top matches, mass split (self / 3x3 / within / beyond the receptive "
                           "field) for LSP and every dense layer, recall.")
-    far.click(farthest, inputs=[*src.inputs, log], outputs=outputs, api_name="attention_far",
+    far.click(farthest, inputs=[*src.inputs, log, dense_layer], outputs=outputs, api_name="attention_far",
               api_description="The same views for the sampled query whose LSP attention puts the most mass beyond the "
                               "receptive field.")
-    gr.on(src.triggers, fresh, inputs=[*src.inputs, log, where], outputs=outputs, api_visibility="private")
-    image.select(click, inputs=[*src.inputs, log], outputs=outputs, api_visibility="private")
+    gr.on(src.triggers, fresh, inputs=[*src.inputs, log, dense_layer, where], outputs=outputs, api_visibility="private")
+    image.select(click, inputs=[*src.inputs, log, dense_layer], outputs=outputs, api_visibility="private")
