@@ -12,7 +12,10 @@ max_upload_mb              LCOAN_MAX_UPLOAD_MB     20 (refused by the server abo
 max_output_pixels          LCOAN_MAX_OUTPUT_PIXELS 40,000,000 super-resolved pixels (memory); a
                                                    larger result is avoided by downscaling the
                                                    input first, and the page says so
-lcoan_tile                 LCOAN_TILE              256 (LR tile side of the whole-image LCoAN pass)
+lcoan_tile                 LCOAN_TILE              384 (LR tile side of the whole-image LCoAN pass;
+                                                   about 1.1 GiB peak for the S model, fewer
+                                                   overlapping pixels than 256: 12 tiles for
+                                                   1280x1024 instead of 30)
 dense_tile                 LCOAN_DENSE_TILE        96 (largest region side, LR pixels, on which
                                                    no-attention and dense NLA run)
 tile_overlap               -                       16 LR pixels
@@ -70,7 +73,7 @@ class Settings:
     share: bool = False
     max_upload_mb: int = 20
     max_output_pixels: int = 40_000_000
-    lcoan_tile: int = 256
+    lcoan_tile: int = 384
     dense_tile: int = 96
     tile_overlap: int = 16
     concurrency_limit: int = 1
