@@ -152,3 +152,12 @@ def test_walkthrough_and_kmeans_pictures():
     assert len(frames) == 5 and "frame 4 (EMA step)" in frames[-1][1]
     fig = KV.occupancy_figure(run)
     assert fig.data[-1].type == "heatmap" and len(fig.data[-1].x) == 5
+
+
+def test_far_reaching_query_on_a_map_smaller_than_the_field_goes_by_mean_distance():
+    from lcoan.introspect.query import mean_distance
+    _, t = _trace("dense", 6, 7)
+    best = far_reaching_query(t, radius=50)  # nothing is beyond 50 px on a 6x7 map
+    pos = torch.arange(t.n)
+    far = mean_distance(t.attention_rows(0, pos), pos, t.lr_size)
+    assert float(far[best]) == pytest.approx(float(far.max()))

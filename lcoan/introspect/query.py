@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .mass import MassSplit, farthest_query, mass_rows, mass_split
+from .mass import MassSplit, mass_rows, mass_split
 from .stats import sample_positions
 from .trace import Trace
 
@@ -89,19 +89,33 @@ def query_attention(trace: Trace, position: int, radius: int, group: int = 0, to
                           keys=int((row > 0).sum()), recall=recall)
 
 
+def mean_distance(rows: Tensor, positions: Tensor, lr_size: tuple[int, int]) -> Tensor:
+    """(Q, N) attention rows of the queries at ``positions`` (Q,) -> (Q,) mean Chebyshev distance (LR px) of
+    their mass from the query."""
+    h, w = lr_size
+    qy, qx = positions // w, positions % w
+    ky, kx = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)
+    d = torch.maximum((ky[None] - qy[:, None]).abs(), (kx[None] - qx[:, None]).abs())
+    return (rows * d).sum(-1)
+
+
 def far_reaching_query(trace: Trace, radius: int, group: int = 0, count: int = FAR_SAMPLES,
                        seed: int = 0, chunk: int = 256) -> int:
     """The position, among ``count`` sampled queries, whose attention at ``group`` puts the most mass
-    beyond the receptive field (:func:`.mass.farthest_query`); rows are computed ``chunk`` at a time."""
+    beyond the receptive field (:func:`.mass.farthest_query`); on a map too small for anything to lie beyond
+    it (or a tie), the one whose mass lies farthest on average. Rows are computed ``chunk`` at a time."""
     positions = sample_positions(trace.n, count, seed)
-    best, best_mass = int(positions[0]), -1.0
+    best, best_key = int(positions[0]), (-1.0, -1.0)
     for start in range(0, len(positions), chunk):
         pos = positions[start:start + chunk]
         rows = trace.attention_rows(group, pos)
-        q = farthest_query(rows, pos, trace.lr_size, radius)
-        beyond = float(mass_rows(rows[pos == q], torch.tensor([q]), trace.lr_size, radius)[0, 3])
-        if beyond > best_mass:
-            best, best_mass = q, beyond
+        beyond = mass_rows(rows, pos, trace.lr_size, radius)[:, 3]
+        far = mean_distance(rows, pos, trace.lr_size)
+        top = torch.nonzero(beyond >= beyond.max() - 1e-9)[:, 0]  # the chunk's most beyond (ties kept)
+        i = int(top[far[top].argmax()])
+        key = (float(beyond[i]), float(far[i]))
+        if key > best_key:
+            best, best_key = int(pos[i]), key
     return best
 
 
