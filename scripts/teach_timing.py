@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = inspector.recall_stats(insp)
         attention_views.attention_overlay(insp.lcoan, insp.image, q.position, q=q).tobytes()
         attention_views.match_strip(insp.image, q).tobytes()
+        if dense:  # the same drawing for dense layer 1
+            attention_views.attention_overlay(insp.dense, insp.image, q.position, q=dense[0]).tobytes()
+            attention_views.match_strip(insp.image, dense[0]).tobytes()
         figures = [attention_views.mass_figure({"LSP": q, **{f"dense {i + 1}": d for i, d in enumerate(dense)}}),
                    attention_views.recall_figure(stats["values"].numpy(), q.recall),
                    attention_views.contributions_figure(insp.lcoan, q.position),
@@ -131,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return q, dense
 
     (q, dense), sec = timed(query)
-    rows.append(("one query (Attention tab): LSP + every dense layer, mass splits, overlay, patches, all four "
-                 "figures serialised", sec, "query",
+    rows.append(("one query (Attention tab): LSP + every dense layer, mass splits, LSP and dense overlays and "
+                 "patches, all four figures serialised", sec, "query",
                  f"beyond the receptive field: LSP {q.mass.beyond_rf:.0%}, dense layer 1 "
                  f"{dense[0].mass.beyond_rf:.0%}" if dense else ""))
     after = load()
