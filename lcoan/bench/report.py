@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.blocks import markers, splice
-
 from ..config import preset
 from .record import COLUMNS, RunRecord
 from .workload import KINDS
 
 BLOCK = "bench"
-BEGIN, END = markers(BLOCK)
+BEGIN, END = f"<!-- {BLOCK}:start -->", f"<!-- {BLOCK}:end -->"  # scripts.blocks.markers(BLOCK)
 RATIO_SIZES = (64, 128, 256)
 FIT_MIN_N = 64 * 64  # below this, fixed per-call costs bend the curves
 BARS = (("time ratio lsp+coa / dense at 128x128", 128, 0.17, "must"),
@@ -248,5 +246,7 @@ def write_outputs(record: RunRecord) -> list[Path]:
     plot(record.rows, png_path)
     if not readme.exists():
         readme.write_text("# Benchmarks\n")
+    from scripts.blocks import splice  # repository tooling: the README exists only in a checkout
+
     splice(readme, BLOCK, markdown(record))
     return [csv_path, png_path, readme]

@@ -5,8 +5,6 @@ import csv
 import time
 from pathlib import Path
 
-from scripts.blocks import splice
-
 from .whole import KINDS, REGION, WholeRecord
 
 BLOCK = "whole"
@@ -94,5 +92,7 @@ def write_outputs(record: WholeRecord, out: Path, readme: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "whole.csv"
     write_csv(record, csv_path)
+    from scripts.blocks import splice  # repository tooling: the README exists only in a checkout
+
     splice(readme, BLOCK, markdown(record))
     return [csv_path, readme]
