@@ -2,16 +2,16 @@
 
 One timing path for the bench, the knobs chart and this tab: the callables of
 :func:`lcoan.bench.workload.nonlocal_part`, timed by :func:`lcoan.introspect.knobs.interleaved_medians`
-(:mod:`lcoan.bench.timing`) on :func:`lcoan.introspect.knobs.attention_input`."""
+(:mod:`lcoan.bench.timing`) on :func:`lcoan.bench.workload.attention_input`."""
 from __future__ import annotations
 
 from typing import Any
 
 import torch
 
-from lcoan.bench.workload import nonlocal_part
+from lcoan.bench.workload import attention_input, nonlocal_part
 from lcoan.inference import to_tensor
-from lcoan.introspect.knobs import attention_input, interleaved_medians
+from lcoan.introspect.knobs import interleaved_medians
 
 from .models import ModelService
 from .region import MAX_POSITIONS, choose_region, extract_region
@@ -25,7 +25,7 @@ def time_nonlocal(models: ModelService, rgb: Any, scale: int, repeats: int = 3, 
                   max_positions: int = MAX_POSITIONS) -> dict[str, Any]:
     """Non-local time of one forward pass at this input's LR size (or a centre crop of at most
     ``max_positions`` positions), on the features the first group's attention sees on this image
-    (:func:`~lcoan.introspect.knobs.attention_input`, the knobs chart's input): dense NLA (the dense checkpoint's
+    (:func:`~lcoan.bench.workload.attention_input`, the knobs chart's input): dense NLA (the dense checkpoint's
     G blocks, fused SDPA), LSP recomputed in every group (no sharing) and LCoA (LSP once + CoA).
     Median of ``repeats`` runs, timed round robin (fewer runs once ``budget_s`` is spent)."""
     region = choose_region(rgb.shape[0], rgb.shape[1], "crop", max_positions)

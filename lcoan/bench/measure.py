@@ -12,7 +12,7 @@ from ..network import LCoAN
 from .plan import FULL, LONG_CALL_S, QUICK, Plan, naive_fits, repeats_for
 from .record import Options, RunRecord, load_average, machine_line
 from .timing import round_robin, seconds_of
-from .workload import NETWORK_KINDS, build_models, kind_config, nonlocal_part
+from .workload import NETWORK_KINDS, bench_features, build_models, kind_config, nonlocal_part
 
 
 def _cpu_peak(prof: torch.profiler.profile) -> int:
@@ -110,7 +110,7 @@ def bench_nonlocal(models: dict[str, LCoAN], preset_name: str, size: int, device
     cfg = kind_config(preset_name, "dense")
     n = size * size
     kinds = [k for k in plan.kinds_at(preset_name, size) if k != "dense-naive" or naive_fits(n, options.naive_gib)]
-    y = torch.randn(1, cfg.num_feat, size, size, device=device)
+    y = bench_features(next(iter(models.values())), size, size)  # one input for every kind
     cases = []
     for kind in kinds:
         model = models[kind]
@@ -144,7 +144,7 @@ def bench_network(models: dict[str, LCoAN], preset_name: str, size: int, device:
     timed in one round robin; rest = whole - non-local. The "none" network is the rest measured alone."""
     cfg = models["none"].cfg
     x = torch.rand(1, 3, size, size, device=device)
-    y = torch.randn(1, cfg.num_feat, size, size, device=device)
+    y = bench_features(models["none"], size, size)
     whole, part = [], {}
     for kind in NETWORK_KINDS:
         def fn(model: LCoAN = models[kind]) -> None:

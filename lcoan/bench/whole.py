@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import preset
@@ -43,6 +42,7 @@ from ..inference import DEFAULT_PAD, reuse_freed_memory, upscale_array
 from ..network import LCoAN
 from .record import load_average, machine_line
 from .timing import round_robin
+from .workload import synthetic_input
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS: tuple[str, ...] = ("none", "lcoan", "dense-region")
@@ -115,10 +115,7 @@ def load_kind(kind: str, quick: bool) -> LCoAN:
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth random colour image with fine noise, h x w x 3 uint8 (stands in for a photo)."""
-    g = torch.Generator().manual_seed(seed)
-    small = torch.rand(1, 3, max(2, h // 16), max(2, w // 16), generator=g)
-    x = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
-    x = (x + 0.08 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
+    x = synthetic_input(h, w, seed)
     return (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 

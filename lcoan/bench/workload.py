@@ -43,6 +43,27 @@ def dense_block(att: DenseNonLocal, y: Tensor, naive: bool) -> Tensor:
     return out.transpose(1, 2).reshape(y.shape)
 
 
+def attention_input(model: LCoAN, x: Tensor) -> Tensor:
+    """The features the first group's attention sees on the LR input x (1, 3, h, w): (1, C, h, w).
+    The one input on which the bench, the knobs chart and the Efficiency tab time the non-local part."""
+    return model.groups[0].blocks(model.conv_first(x - model.rgb_mean))
+
+
+def synthetic_input(h: int, w: int, seed: int = 0) -> Tensor:
+    """A smooth random colour image with fine noise, (1, 3, h, w) in [0, 1]: stands in for a photo
+    where the bench has none."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, max(2, h // 16), max(2, w // 16), generator=g)
+    x = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
+    return (x + 0.08 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
+
+
+@torch.no_grad()
+def bench_features(model: LCoAN, h: int, w: int) -> Tensor:
+    """:func:`attention_input` of ``model`` on :func:`synthetic_input`, on the model's device: (1, C, h, w)."""
+    return attention_input(model, synthetic_input(h, w).to(next(model.parameters()).device))
+
+
 def nonlocal_part(model: LCoAN, kind: str, y: Tensor, groups: int | None = None) -> Callable[[], None]:
     """The attention work of the first ``groups`` (default: all) residual groups on features
     y: (B, C, H, W), every group fed the same features; mirrors the attention branch of

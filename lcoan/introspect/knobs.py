@@ -31,7 +31,7 @@ from ..attention.embed import query_key
 from ..attention.kmeans import cluster_sums, spherical_kmeans
 from ..attention.lsp import LearnableSparsePattern
 from ..bench.timing import medians, round_robin, warm_up
-from ..bench.workload import nonlocal_part
+from ..bench.workload import attention_input, nonlocal_part
 from ..imaging.metrics import psnr_y
 from ..inference import from_tensor, to_tensor
 from ..network import LCoAN, reconfigured
@@ -114,12 +114,6 @@ def dense_pattern_forward(model: LCoAN, x: Tensor) -> Tensor:
     if model.cfg.attention != "lsp":
         raise ValueError("dense_pattern_forward needs an LSP (LCoAN) model")
     return model(x, make_pattern=dense_pattern)
-
-
-def attention_input(model: LCoAN, x: Tensor) -> Tensor:
-    """The features the first group's attention sees on the LR input x (1, 3, h, w): (1, C, h, w).
-    The one input on which the knobs chart and the Efficiency tab time the non-local part."""
-    return model.groups[0].blocks(model.conv_first(x - model.rgb_mean))
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int,
