@@ -53,7 +53,8 @@ def lsp_pattern(maker: LearnableSparsePattern, features: Tensor) -> SharedPatter
 
 
 class ResidualGroup(nn.Module):
-    """B residual blocks, then an attention block (added with a small scale), then a 3x3 conv.
+    """B residual blocks, then an attention block (its output added at ``cfg.attn_res_scale``: 0.1 in the
+    paper, 1 in the shipped checkpoints), then a 3x3 conv.
 
     ``attention`` is an :class:`Assembly` (lsp), a :class:`DenseNonLocal` (dense) or None; the
     group does not decide where a sparse pattern comes from: the network hands it one through
