@@ -502,3 +502,23 @@ def test_png16_save_is_read_by_libpng_and_pillow(channels, tmp_path):
         np.testing.assert_array_equal(pil, a[..., 0])
     elif channels in (3, 4):
         np.testing.assert_array_equal(pil, (a >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_large_images_are_saved_fast_and_lossless(dtype, tmp_path, monkeypatch):
+    """Above FAST_PNG_PIXELS save_image compresses at zlib level 1 (the IDAT stream's FLEVEL bits say
+    "fastest"); below, Pillow's / libpng's default; the pixels come back the same either way."""
+    import lcoan.imaging.io as io_module
+
+    def flevel(data: bytes) -> int:  # zlib header of the first IDAT chunk: FLG bits 6-7
+        return data[data.index(b"IDAT") + 5] >> 6
+
+    a = rand((20, 30, 3), dtype)
+    monkeypatch.setattr(io_module, "FAST_PNG_PIXELS", 20 * 30)
+    assert flevel(save_image(tmp_path / "small.png", a).read_bytes()) == 2  # level 6, the default
+    monkeypatch.setattr(io_module, "FAST_PNG_PIXELS", 20 * 30 - 1)
+    out = save_image(tmp_path / "large.png", a, a[..., 0])
+    assert flevel(out.read_bytes()) == 0  # level 1
+    back = load_image(out)
+    np.testing.assert_array_equal(back.rgb, a)
+    np.testing.assert_array_equal(back.alpha, a[..., 0])
