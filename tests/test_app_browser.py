@@ -81,8 +81,13 @@ def test_upload_run_zoom_and_screenshot(url, tmp_path):
             page.wait_for_selector("#sr-input img", timeout=30_000)
             page.locator("#sr-run").click()
             status = page.locator("#sr-status")
-            page.wait_for_function("() => /Time: Bicubic[^\\n]*Dense NLA/.test("
-                                   "document.querySelector('#sr-status')?.innerText || '')", timeout=180_000)
+            # the run's end, not a step: the region methods come first, so "Bicubic ... Dense NLA" is already
+            # in the Time line while LCoAN still runs (4 crops); the download comes with the last output
+            page.wait_for_function("() => { const t = document.querySelector('#sr-status')?.innerText || '';"
+                                   " return /Time: Bicubic[^\\n]*LCoAN[^\\n]*Dense NLA/.test(t)"
+                                   " && !/Still running|Writing the lossless PNG/.test(t); }", timeout=180_000)
+            page.wait_for_function("() => /rocket_tower_x/.test((document.querySelector('#sr-download')?.innerText"
+                                   " || '').replace(/\\s/g, ''))", timeout=60_000)
             text = status.inner_text()
             assert re.search(r"x2, upscale", text) and "output 384x384" in text  # the defaults: Upscale, x2
             table = page.locator("#sr-metrics").inner_text()

@@ -42,7 +42,8 @@ from tests.tiny_checkpoints import make_checkpoints, textured  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 # Events that skip the queue: they only copy a value (an example into an input, the shared input
 # panel's state between tabs) and compute nothing.
-UNQUEUED_OK = {"load_example", "remember", "catch_up", "disable_run", "enable_run", "clear_results"}
+UNQUEUED_OK = {"load_example", "remember", "catch_up", "disable_run", "disable_run_keep_click", "enable_run",
+               "clear_results"}
 
 
 def free_port() -> int:

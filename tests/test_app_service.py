@@ -253,6 +253,56 @@ def test_output_dir_keeps_the_newest_and_cleans_up():
     assert safe_stem("...") == "image" and safe_stem(None) == "image"
 
 
+def test_result_files_appear_only_complete():
+    """The download's contract: a file is written under a temporary name and renamed when complete, so
+    whoever sees the final name (Gradio serving the download) never reads part of it."""
+    import threading
+
+    out = OutputDir()
+    rgb = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)  # ~4 MB, not compressible
+    seen: list[tuple[str, int]] = []
+    writer = threading.Thread(target=lambda: seen.append(("done", out.save_png("big", rgb).stat().st_size)))
+    writer.start()
+    while writer.is_alive():
+        for f in out.path.rglob("*"):
+            if f.is_file() and not f.name.startswith("."):
+                try:
+                    seen.append((f.name, f.stat().st_size))
+                except FileNotFoundError:
+                    pass
+    writer.join()
+    size = dict(seen)["done"]
+    assert all(n == size for name, n in seen if name == "big.png")  # the final name: always the whole file
+    assert [f.name for f in out.path.rglob("*") if f.is_file()] == ["big.png"]  # no temporary file left
+    assert np.array_equal(load_image(next(out.path.rglob("big.png"))).rgb, rgb)
+    out.cleanup()
+
+
+def test_view_pictures_are_files_written_once():
+    """Pictures for the page go to Gradio as paths: the same pixels give the same file, never rewritten
+    (Gradio rewrote its cached copy of a re-yielded PIL image in place while the browser read it)."""
+    from types import SimpleNamespace
+
+    from app.tabs.superresolve import served
+
+    out = OutputDir(keep_views=2)
+    img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3))
+    path = Path(out.save_view(img, "../zoom"))
+    st = path.stat()
+    assert path.name == "zoom.png" and path.is_relative_to(out.path)
+    assert out.save_view(img.copy(), "zoom") == str(path)
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (st.st_ino, st.st_mtime_ns)  # not written again
+    assert np.array_equal(np.asarray(Image.open(path)), np.asarray(img))
+    other = Path(out.save_view(img.rotate(90), "zoom"))
+    third = Path(out.save_view(img.rotate(180), "zoom"))
+    assert other != path and other.exists() and third.exists() and not path.exists()  # the newest 2 kept
+    pair, gal, full = served(SimpleNamespace(outputs=out), (img, img), [(img, "Input")], None)
+    assert pair == (str(path),) * 2 and full is None and path.exists()
+    assert gal == [(str(path.with_name("region.png")), "Input")]  # one folder per picture, a file per name
+    assert len(out) == 0  # the downloads' rotation is separate
+    out.cleanup()
+
+
 def test_lru_cache_is_bounded_by_bytes():
     cache = LRUCache(capacity=10, max_bytes=250)
     for i in range(4):

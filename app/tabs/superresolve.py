@@ -103,6 +103,17 @@ def render(c: Comparison, left: str, right: str):
     return (method_crop(c, left), method_crop(c, right)), crops(c), full
 
 
+def served(service: ModelService, pair, gal, full):
+    """The pictures of :func:`render` as PNG paths (:meth:`OutputDir.save_view`), not PIL images: each
+    streamed step sends the unchanged ones again, and Gradio rewrote its cached file of a PIL image in
+    place while the browser was still fetching it (a short read; "Too much data for declared
+    Content-Length" in the server log). A path is copied into Gradio's cache only when new, atomically."""
+    save = service.outputs.save_view
+    pair = None if pair is None else tuple(save(img, "zoom") for img in pair)
+    gal = [(save(img, "region"), caption) for img, caption in gal]
+    return pair, gal, None if full is None else save(full, "whole_result")
+
+
 def default_scale(scales: list[int]) -> int | None:
     """x2 when there is one (what a photo user expects), else the smallest."""
     return 2 if 2 in scales else (min(scales) if scales else None)
@@ -173,11 +184,11 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
                                downscale_to=downscale, progress=lambda f, what: progress(f, desc=what)):
             if png is None and "lcoan" in c.results:
                 png = WRITER.submit(save_result, service, c, "lcoan", upload_name(payload))
-            pair, gal, main = render(c, left, right)
+            pair, gal, main = served(service, *render(c, left, right))
             st = {"key": c.key, "centre": centre, "preview": preview_factor(c)}  # centre: fractions
             text = summary(c) + ("  \nWriting the lossless PNG for the download…" if png and not png.done() else "")
             yield text, table(c), gr.skip(), pair, gal, main, st
-        if png is not None:
+        if png is not None:  # the path only once the file is complete (save_image: temporary name, then rename)
             yield summary(c), gr.skip(), str(png.result()), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     @gpu
@@ -186,37 +197,40 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
         yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, None, progress,
                          clear=True)
 
-    def fraction(evt: gr.SelectData, width: float, height: float) -> tuple[float, float]:
-        """A click -> (x, y) as fractions of the picture's width and height."""
-        if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2 or width <= 0 or height <= 0:
+    def fraction(index: Any, width: float, height: float) -> tuple[float, float]:
+        """A click's (x, y) in picture pixels -> (x, y) as fractions of the picture's width and height."""
+        if not isinstance(index, (list, tuple)) or len(index) != 2 or width <= 0 or height <= 0:
             raise ServiceError("Click inside the picture to pick the region.")
-        x, y = (float(v) for v in evt.index)
+        x, y = (float(v) for v in index)
         return min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
 
+    # A click's coordinates reach the work through ``click`` (set by disable_run_keep_click, the event's first
+    # step): the work runs in a .then(), and Gradio gives a .then() no event data (it got None, so a click on
+    # the input or the result never moved the region since Run is disabled first)
     @gpu
     @reported(len(outputs))
-    def on_pick_input(payload, scale, mode, downscale, side, with_baselines, left, right,
-                      evt: gr.EventData, progress=gr.Progress()):
-        # gr.EventData, not gr.SelectData: the page also sends this input's select event with no data (seen
-        # after Run, in Gradio 6.31), and SelectData(None) raised inside Gradio, a traceback in the server log
-        if not isinstance(getattr(evt, "_data", None), dict):
+    def on_pick_input(payload, scale, mode, downscale, side, with_baselines, left, right, index,
+                      progress=gr.Progress()):
+        if index is None:  # a select event with no data (the page sends some, e.g. after Run): nothing to do
             yield tuple(gr.skip() for _ in outputs)
             return
-        evt = gr.SelectData(evt.target, evt._data)
         w, h = load_input(payload, settings.max_upload_bytes).size
-        centre = fraction(evt, w, h)
+        centre = fraction(index, w, h)
         yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre, progress)
 
     @gpu
     @reported(len(outputs))
-    def on_pick_result(payload, scale, mode, downscale, side, with_baselines, left, right, st,
-                       evt: gr.SelectData, progress=gr.Progress()):
+    def on_pick_result(payload, scale, mode, downscale, side, with_baselines, left, right, st, index,
+                       progress=gr.Progress()):
+        if index is None:
+            yield tuple(gr.skip() for _ in outputs)
+            return
         c = lookup(service, st["key"]) if st else None
         if c is None:
             raise ServiceError("No result to click on yet (or it left the cache): press Run.")
         f = st.get("preview") or 1.0
         ow, oh = c.output_size
-        centre = fraction(evt, ow * f, oh * f)
+        centre = fraction(index, ow * f, oh * f)
         yield from steps(payload, scale, mode, downscale, side, with_baselines, left, right, centre, progress)
 
     @reported(3, status=2)
@@ -225,7 +239,8 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
         if c is None:
             return gr.skip(), gr.skip(), gr.skip()
         left, right = _view(c, left, "bicubic"), _view(c, right, "lcoan")
-        return (method_crop(c, left), method_crop(c, right)), crops(c), gr.skip()
+        pair, gal, _ = served(service, (method_crop(c, left), method_crop(c, right)), crops(c), None)
+        return pair, gal, gr.skip()
 
     inputs = [image, scale, mode, downscale, side, with_baselines, left, right]
     # one progress bar, on the status line: the results already shown stay visible while the rest streams in
@@ -236,6 +251,12 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
     def disable_run():
         return gr.update(interactive=False)
 
+    def disable_run_keep_click(evt: gr.EventData):
+        """Run disabled, and the click's (x, y) kept for the .then() that does the work (None: no data)."""
+        data = getattr(evt, "_data", None)
+        index = data.get("index") if isinstance(data, dict) else None
+        return gr.update(interactive=False), index if isinstance(index, (list, tuple)) else None
+
     def enable_run():
         return gr.update(interactive=bool(scales))
 
@@ -243,9 +264,13 @@ def build(service: ModelService, shared: Shared | None = None) -> None:
         return cleared("New image: press **Run**.")
 
     quick = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-    for trigger, fn, ins in ((run.click, on_run, inputs), (image.select, on_pick_input, inputs),
-                             (full.select, on_pick_result, [*inputs, state])):
-        trigger(disable_run, None, run, **quick).then(fn, ins, outputs, **heavy).then(enable_run, None, run, **quick)
+    click = gr.State(None)  # the last click's (x, y) in picture pixels, for on_pick_input / on_pick_result
+    run.click(disable_run, None, run, **quick).then(on_run, inputs, outputs, **heavy).then(
+        enable_run, None, run, **quick)
+    for trigger, fn, ins in ((image.select, on_pick_input, [*inputs, click]),
+                             (full.select, on_pick_result, [*inputs, state, click])):
+        trigger(disable_run_keep_click, None, [run, click], **quick).then(fn, ins, outputs, **heavy).then(
+            enable_run, None, run, **quick)
     image.change(clear_results, None, outputs, **quick)  # a new picture: the previous one's results leave the page
     gr.on([left.change, right.change], on_view, [state, left, right], [slider, gallery, status],
           api_visibility="private", concurrency_id="sr-views", concurrency_limit=4)
