@@ -10,14 +10,14 @@ Needs Debian's chromium (/usr/bin/chromium) and the Python package playwright; s
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.browser_helpers import wait_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -33,19 +33,6 @@ pytestmark = [
 
 def text_of(page, selector: str) -> str:
     return page.locator(selector).first.inner_text()
-
-
-def wait_text(page, selector: str, pattern: str, timeout: int = 120_000) -> str:
-    """Wait until the element's text matches the regular expression ``pattern``; returns the text."""
-    deadline = time.monotonic() + timeout / 1000
-    text = ""
-    while time.monotonic() < deadline:
-        loc = page.locator(selector).first
-        text = loc.inner_text() if loc.count() else ""
-        if re.search(pattern, text):
-            return text
-        page.wait_for_timeout(250)
-    raise AssertionError(f"{selector} never matched {pattern!r} in {timeout / 1000:.0f} s; last text: {text[:300]!r}")
 
 
 @pytest.fixture(scope="module")

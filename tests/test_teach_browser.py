@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.browser_helpers import wait_text
 from tests.tiny_checkpoints import textured
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -31,19 +31,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"),
 ]
-
-
-def wait_text(page, selector: str, pattern: str, timeout: int = 120_000) -> str:
-    """Wait until the element's text matches the regular expression ``pattern``; returns the text."""
-    deadline = time.monotonic() + timeout / 1000
-    text = ""
-    while time.monotonic() < deadline:
-        loc = page.locator(selector).first
-        text = loc.inner_text() if loc.count() else ""
-        if re.search(pattern, text):
-            return text
-        page.wait_for_timeout(250)
-    raise AssertionError(f"{selector} never matched {pattern!r} in {timeout / 1000:.0f} s; last text: {text[:300]!r}")
 
 
 def query_of(text: str) -> tuple[int, int]:
