@@ -1,8 +1,14 @@
 """Helpers shared by the Playwright browser tests."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
 
 
 def wait_text(page, selector: str, pattern: str, timeout: int = 120_000) -> str:
