@@ -128,14 +128,18 @@ def _starts(total: int, tile: int, overlap: int) -> list[int]:
 
 
 def _tile_shape(model: LCoAN, h: int, w: int, tile: int | tuple[int, int] | None, overlap: int,
-                budget_bytes: int) -> tuple[int, int]:
+                budget_bytes: int, pad: int = 0) -> tuple[int, int]:
     """(height, width) of the tiles: as given, or (None) the budget's largest square side, balanced
-    on this h x w image so that no tile is larger than the image and the overlap is minimal."""
+    on this h x w image so that no tile is larger than the image and the overlap is minimal.
+    ``pad``: the edge padding already in h and w; the automatic side grows by it (within the budget),
+    so an image of the cap's size still runs in one pass instead of four small tiles."""
     if isinstance(tile, (tuple, list)):
         return int(tile[0]), int(tile[1])
     if tile:
         return tile, tile
     side = tile_size_for(model, budget_bytes)
+    if pad and estimate_bytes(model, side + 2 * pad, side + 2 * pad) <= budget_bytes:
+        side += 2 * pad
     overlap = max(0, min(overlap, side // 2))
     return balanced_side(h, side, overlap), balanced_side(w, side, overlap)
 
@@ -202,11 +206,11 @@ def _run(model: LCoAN, x: Tensor, sink: Sink, tile: int | tuple[int, int] | None
     x = x.to(device=device, dtype=torch.float32)
     s = model.cfg.scale
     out_h, out_w = x.shape[2] * s, x.shape[3] * s
-    if pad:  # tiles grow with the padding, so an input that fits one tile still runs in one pass
+    if pad:  # tiles (given or automatic) grow with the padding: an input that fits one tile runs in one pass
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
         if tile:
             tile = tile + 2 * pad if isinstance(tile, int) else (tile[0] + 2 * pad, tile[1] + 2 * pad)
-    tile_h, tile_w = _tile_shape(model, x.shape[2], x.shape[3], tile, overlap, budget_bytes)
+    tile_h, tile_w = _tile_shape(model, x.shape[2], x.shape[3], tile, overlap, budget_bytes, pad)
     p = pad * s
 
     def cropped(row: int, band: Tensor) -> None:

@@ -4,6 +4,10 @@
     python -m scripts.speed_steps --malloc   # both with freed buffers kept (lcoan.inference.reuse_freed_memory)
     python -m scripts.speed_steps --tiles 128 256 384 512   # per-pixel cost against the tile side (working tree)
     python -m scripts.speed_steps --nonlocal 64 128   # paper-preset LCoA alone (bench's nonlocal_part), 1 thread
+    python -m scripts.speed_steps --profile --size 352   # one pass of none / lcoan: medians and lcoan's top operators
+    python -m scripts.speed_steps --neighbour-blocks assets/examples/*.png   # could LSP skip neighbour key blocks?
+
+Run timings with the background trainings paused: ``bash scripts/pause_training.sh python -m scripts.speed_steps ...``.
 
 The earlier code is extracted with ``git archive`` into a temporary package (``lcoan_before``); both
 run ``upscale_array`` (edge padding, automatic tiles) on the same synthetic S x S LR image with the
@@ -55,9 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiles", type=int, nargs="*", help="tile sides to compare (working tree only)")
     p.add_argument("--nonlocal", dest="nonlocal_sizes", type=int, nargs="*",
                    help="LR sides: the paper preset's non-local part (lsp+coa, all groups) before / now")
+    p.add_argument("--profile", action="store_true",
+                   help="one whole-image pass (no tiles) of none / lcoan at --size: medians, ratio, lcoan's top operators")
+    p.add_argument("--neighbour-blocks", nargs="+", type=Path, metavar="IMAGE",
+                   help="share of LSP neighbour key blocks whose weights sum to <= eps for every query (lcoan-s-x2)")
     args = p.parse_args(argv)
     if args.nonlocal_sizes:
         return nonlocal_steps(args)
+    if args.neighbour_blocks:
+        return neighbour_blocks(args.neighbour_blocks)
+    if args.profile:
+        return profile_pass(args)
     if args.malloc:
         reuse_freed_memory()
     rgb = synthetic(args.size, args.size)
@@ -88,6 +100,63 @@ def main(argv: list[str] | None = None) -> int:
         for when in ("before", "now"):
             if f"lcoan {when}" in med:
                 print(f"  lcoan / none {when}: {med[f'lcoan {when}'] / med[f'none {when}']:.2f}")
+    return 0
+
+
+def profile_pass(args: argparse.Namespace) -> int:
+    """none and lcoan-s-x2 on one S x S synthetic LR input in one pass (freed buffers kept), kinds
+    interleaved, at each thread count; then torch.profiler's top operators of one lcoan pass."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from lcoan.bench.workload import synthetic_input
+
+    reuse_freed_memory()
+    x = synthetic_input(args.size, args.size, 0)
+    models = {k: load(ROOT / "checkpoints" / f"{k}-s-x2").eval() for k in ("none", "lcoan")}
+    px = args.size**2
+    with torch.inference_mode():
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+            for fn in fns.values():
+                fn()
+            med = {k: statistics.median(v) / px * 1e6 for k, v in round_robin(fns, args.repeats).items()}
+            print(f"{args.size}x{args.size} LR, one pass, {threads} thread(s): none {med['none']:.2f}, "
+                  f"lcoan {med['lcoan']:.2f} us / LR px, lcoan / none {med['lcoan'] / med['none']:.2f}")
+        torch.set_num_threads(args.threads[0])
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            models["lcoan"](x)
+    print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=15,
+                                                             max_name_column_width=28, max_shapes_column_width=64))
+    return 0
+
+
+def neighbour_blocks(paths: list[Path], side: int = 384) -> int:
+    """For each image (its top-left ``side`` x ``side`` LR crop through lcoan-s-x2): the share of windows
+    whose previous / next key block holds at most eps of every query's weight (a block LSP could skip)."""
+    import numpy as np
+
+    from lcoan.imaging.io import load_image
+    from lcoan.inference import to_tensor
+
+    model = load(ROOT / "checkpoints" / "lcoan-s-x2").eval()
+    captured = {}
+
+    def capture(maker, features):
+        captured["pattern"] = maker(features)
+        return captured["pattern"]
+
+    for path in paths:
+        rgb = np.ascontiguousarray(load_image(path).rgb[:side, :side])
+        with torch.inference_mode():
+            model(to_tensor(rgb), make_pattern=capture)
+        weights = captured["pattern"].weights[0][0]  # (nW, W, 3W)
+        w = weights.shape[1]
+        prev = weights[:, :, :w].sum(-1).amax(-1)
+        nxt = weights[:, :, 2 * w:].sum(-1).amax(-1)
+        shares = ", ".join(f"eps {eps:g}: previous {(prev <= eps).float().mean():.2f}, next {(nxt <= eps).float().mean():.2f}"
+                           for eps in (1e-3, 1e-5, 1e-7))
+        print(f"{path.name} ({rgb.shape[1]}x{rgb.shape[0]}, {weights.shape[0]} windows): {shares}")
     return 0
 
 

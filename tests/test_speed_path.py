@@ -78,6 +78,28 @@ def test_automatic_tiles_never_exceed_the_image_and_balance_the_overlap():
     assert th <= 170 and tw <= 256
 
 
+
+def test_automatic_tiles_grow_by_the_edge_padding():
+    """An image of the tile cap's size runs in one padded pass, not four small tiles (within the budget)."""
+    from lcoan.inference import DEFAULT_TILE_CAP, _tile_shape, sr_tensor, tile_size_for
+
+    net = model("none")
+    big = 4 * 2**30
+    side = tile_size_for(net, big)
+    assert side == DEFAULT_TILE_CAP
+    assert _tile_shape(net, side + 16, side + 16, None, 16, big, pad=8) == (side + 16, side + 16)
+    assert _tile_shape(net, side + 16, side + 16, None, 16, big) != (side + 16, side + 16)
+    # a budget that the grown side would exceed keeps the plain side
+    tight = tile_size_for(net, 60 * 2**20)
+    from lcoan.inference import estimate_bytes
+    budget = estimate_bytes(net, tight, tight)
+    assert max(_tile_shape(net, 2000, 2000, None, 16, budget, pad=8)) <= tight
+    calls = []
+    with torch.inference_mode():
+        sr_tensor(net, torch.rand(1, 3, side, side), budget_bytes=big, pad=8,
+                  progress=lambda done, total: calls.append(total))
+    assert calls == [1]
+
 def test_whole_image_benchmark_quick(tmp_path):
     from lcoan.bench.cli import main
 
