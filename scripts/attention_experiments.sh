@@ -4,9 +4,9 @@
 # budget for all kinds (600 iterations; a name ending in -long: 4000), cosine from 2e-4, seed 2, the
 # same pixels per batch, one torch thread each (-per-: a quarter of the patches periodic). Resumable: run the
 # same line again after an interruption. Held-out reports and the table:
-#   bash scripts/attention_experiments.sh report    (python -m lcoan.introspect.report on the tiles of data/heldout/{bsds,repeat})
+#   bash scripts/attention_experiments.sh report [VARIANT ...]   (python -m lcoan.introspect.report on the tiles of data/heldout/{bsds,repeat})
 #   python -m scripts.experiment_table               (docs/attention_experiments.md)
-# Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report
+# Usage: bash scripts/attention_experiments.sh VARIANT [VARIANT ...] | list | report [VARIANT ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the shared budget; P48 / P96: the same LR pixels per batch; FIX: every departure from the paper at once
@@ -48,8 +48,11 @@ kind_of() { case "$1" in none*) echo none ;; lsp*) echo lcoan ;; dense*) echo de
 scale_of() { case "$1" in *-x4) echo 4 ;; *) echo 2 ;; esac; }
 case "${1:-list}" in
   list) for k in "${!V[@]}"; do echo "$k: ${V[$k]}"; done | sort ;;
-  report)
-    for d in runs/exp/*/model; do
+  report)  # every finished export without a report, or only the variants named after "report"
+    shift
+    dirs=(runs/exp/*/model)
+    [ $# -gt 0 ] && dirs=("${@/#/runs/exp/}") && dirs=("${dirs[@]/%//model}")
+    for d in "${dirs[@]}"; do
       [ -f "$d/model.safetensors" ] || continue
       [ -f "$d/../heldout.json" ] && continue
       python -m lcoan.introspect.report --checkpoint "$d" --data data/heldout/bsds data/heldout/repeat \
