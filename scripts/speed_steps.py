@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nonlocal", dest="nonlocal_sizes", type=int, nargs="*",
                    help="LR sides: the paper preset's non-local part (lsp+coa, all groups) before / now")
     p.add_argument("--profile", action="store_true",
-                   help="one whole-image pass (no tiles) of none / lcoan at --size: medians, ratio, lcoan's top operators")
+                   help="one whole-image pass (no tiles) of none / lcoan at --size: medians, ratio, "
+                        "lcoan's top operators")
     p.add_argument("--neighbour-blocks", nargs="+", type=Path, metavar="IMAGE",
                    help="share of LSP neighbour key blocks whose weights sum to <= eps for every query (lcoan-s-x2)")
     args = p.parse_args(argv)
@@ -154,8 +155,8 @@ def neighbour_blocks(paths: list[Path], side: int = 384) -> int:
         w = weights.shape[1]
         prev = weights[:, :, :w].sum(-1).amax(-1)
         nxt = weights[:, :, 2 * w:].sum(-1).amax(-1)
-        shares = ", ".join(f"eps {eps:g}: previous {(prev <= eps).float().mean():.2f}, next {(nxt <= eps).float().mean():.2f}"
-                           for eps in (1e-3, 1e-5, 1e-7))
+        shares = ", ".join(f"eps {eps:g}: previous {(prev <= eps).float().mean():.2f}, "
+                           f"next {(nxt <= eps).float().mean():.2f}" for eps in (1e-3, 1e-5, 1e-7))
         print(f"{path.name} ({rgb.shape[1]}x{rgb.shape[0]}, {weights.shape[0]} windows): {shares}")
     return 0
 
