@@ -22,8 +22,8 @@ tile_overlap               -                       16 LR pixels
 concurrency_limit          LCOAN_CONCURRENCY       1 job at a time (CPU-bound)
 max_queue                  LCOAN_MAX_QUEUE         16 waiting requests, then "queue full"
 cache_mb                   LCOAN_CACHE_MB          512 MB of cached results
-threads                    LCOAN_THREADS           auto: free cores (cores minus the 1-minute
-                                                   load average), at least 1, at most 8
+threads                    LCOAN_THREADS           auto: free cores (cores minus those busy over
+                                                   a 0.2 s sample), at least 1, at most 8
 =========================  ======================  ===========================================
 
 The command-line flags of ``app.py`` override all of these.
@@ -43,13 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def auto_threads() -> int:
-    """Cores not already busy (1-minute load average), between 1 and 8."""
-    cores = os.cpu_count() or 1
-    try:
-        busy = round(os.getloadavg()[0])
-    except (OSError, AttributeError):
-        busy = 0
-    return max(1, min(8, cores - busy))
+    """Cores not busy right now (:func:`lcoan.inference.idle_cores`), between 1 and 8."""
+    from lcoan.inference import idle_cores  # torch comes with it: imported only when a setting is made
+
+    return min(8, idle_cores())
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -60,16 +61,55 @@ def reuse_freed_memory(limit_bytes: int = 2 * 1024**3) -> bool:
     return bool(mallopt(m_mmap_threshold, min(limit, 2**30))) and bool(mallopt(m_trim_threshold, limit))
 
 
-def idle_cores() -> int:
-    """Cores not already busy (cores minus the 1-minute load average), at least 1: on a shared CPU more
-    torch threads than idle cores make a pass slower, not faster (each parallel op waits for the
-    busiest core; measured here: 2 threads 2x slower than 1 while other jobs held a core)."""
-    cores = os.cpu_count() or 1
+def cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Per-CPU (total, idle) jiffies since boot from Linux's /proc/stat (idle includes iowait)."""
+    times = {}
+    with open(path) as f:
+        for line in f:
+            name, *fields = line.split()
+            if not (name.startswith("cpu") and name[3:].isdigit()):
+                continue
+            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (sum(values), values[3] + values[4])
+    return times
+
+
+def busy_cores(sample_s: float = 0.2, read: Callable[[], dict[int, tuple[int, int]]] = cpu_times) -> float:
+    """How many of this process's cores other work keeps busy right now: the non-idle share of each
+    core's time over ``sample_s`` seconds (this process sleeps meanwhile), summed. Falls back to the
+    1-minute load average where /proc/stat is missing. The load average lags by a minute: right after
+    another job (or the previous command) it still counts cores that are idle now."""
     try:
-        busy = round(os.getloadavg()[0])
-    except (OSError, AttributeError):
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        cores = os.sched_getaffinity(0)
+    except AttributeError:
+        cores = set(range(os.cpu_count() or 1))
+    try:
+        before = read()
+        time.sleep(sample_s)
+        after = read()
+        busy = 0.0
+        for c in cores:
+            total = after[c][0] - before[c][0]
+            if total > 0:
+                busy += 1 - (after[c][1] - before[c][1]) / total
+        return busy
+    except (OSError, ValueError, KeyError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except (OSError, AttributeError):
+            return 0.0
+
+
+def idle_cores(busy: float | None = None) -> int:
+    """Cores not already busy (:func:`busy_cores` unless given), at least 1: on a shared CPU more torch
+    threads than idle cores make a pass slower, not faster (each parallel op waits for the busiest
+    core; measured here: 2 threads 2x slower than 1 while other jobs held a core)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    busy = busy_cores() if busy is None else busy
+    return max(1, min(cores, cores - round(busy)))
 
 
 def estimate_bytes(model: LCoAN, h: int, w: int) -> int:

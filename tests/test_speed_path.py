@@ -118,3 +118,25 @@ def test_flop_count_is_exact_for_the_backbone():
     conv = 2 * 9 * c
     expected = n * (3 * conv + 36 * conv * c + conv * c + conv * 4 * c) + 4 * n * conv * 3
     assert flops == {"convolution": expected}
+
+
+def test_idle_cores_sees_the_load_now_not_the_minute_before():
+    """busy_cores samples per-core /proc/stat deltas, so a core that just went idle counts as idle."""
+    import os
+
+    from lcoan.inference import busy_cores, cpu_times, idle_cores
+
+    cores = sorted(os.sched_getaffinity(0))
+    snapshots = iter([{c: (1000, 500) for c in cores},
+                      {c: (1100, 500 + (0 if i == 0 else 100)) for i, c in enumerate(cores)}])
+    busy = busy_cores(sample_s=0, read=lambda: next(snapshots))
+    assert busy == 1.0  # the first core was busy the whole sample, the others idle
+    assert idle_cores(busy) == max(1, len(cores) - 1)
+    assert idle_cores(0.0) == len(cores) and idle_cores(99.0) == 1
+
+    def broken():
+        raise OSError("no /proc/stat here")
+    assert busy_cores(sample_s=0, read=broken) >= 0.0  # falls back to the load average
+    if os.path.exists("/proc/stat"):
+        assert set(cores) <= set(cpu_times())
+        assert 1 <= idle_cores() <= len(cores)
