@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU campaign of issue 24: the `m` preset trio (lcoan, dense, none) at x2, trained from scratch, all
 # alike, with the recipe the CPU experiments point to (docs/attention_experiments.md): 136x136-LR crops,
-# half of them mined for repetition beyond the receptive field (--mine 0.5), the learnable logit scale,
-# the attention branch at scale 1 and re-seeded centroids. One call fits a 9-minute run on one lent GPU:
+# half of them mined for repetition beyond the receptive field (--mine 0.5: it helped the backbone on
+# repetition), the learnable logit scale, the attention branch at scale 1 and re-seeded centroids; and a
+# long schedule, by calling it again (on the CPU only the 4000-iteration runs made LCoAN depend on its
+# attention). One call fits a 9-minute run on one lent GPU:
 # the three runs train side by side for TIME_BUDGET seconds, export what they reached, and the held-out
 # attention report follows. A second call resumes from OUTDIR's resume states.
 #
