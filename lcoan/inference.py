@@ -61,6 +61,14 @@ def reuse_freed_memory(limit_bytes: int = 2 * 1024**3) -> bool:
     return bool(mallopt(m_mmap_threshold, min(limit, 2**30))) and bool(mallopt(m_trim_threshold, limit))
 
 
+def own_cores() -> set[int]:
+    """The CPUs this process may run on (its affinity; every CPU where that is unknown)."""
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:
+        return set(range(os.cpu_count() or 1))
+
+
 def cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
     """Per-CPU (total, idle) jiffies since boot from Linux's /proc/stat (idle includes iowait)."""
     times = {}
@@ -80,15 +88,11 @@ def busy_cores(sample_s: float = 0.2, read: Callable[[], dict[int, tuple[int, in
     1-minute load average where /proc/stat is missing. The load average lags by a minute: right after
     another job (or the previous command) it still counts cores that are idle now."""
     try:
-        cores = os.sched_getaffinity(0)
-    except AttributeError:
-        cores = set(range(os.cpu_count() or 1))
-    try:
         before = read()
         time.sleep(sample_s)
         after = read()
         busy = 0.0
-        for c in cores:
+        for c in own_cores():
             total = after[c][0] - before[c][0]
             if total > 0:
                 busy += 1 - (after[c][1] - before[c][1]) / total
@@ -104,10 +108,7 @@ def idle_cores(busy: float | None = None) -> int:
     """Cores not already busy (:func:`busy_cores` unless given), at least 1: on a shared CPU more torch
     threads than idle cores make a pass slower, not faster (each parallel op waits for the busiest
     core; measured here: 2 threads 2x slower than 1 while other jobs held a core)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = len(own_cores())
     busy = busy_cores() if busy is None else busy
     return max(1, min(cores, cores - round(busy)))
 
